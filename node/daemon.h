@@ -1,0 +1,127 @@
+/* The running node: one libuv loop that serves peers over TLS and the
+ * operator over the control socket. A manager also owns the store and the
+ * replicated log; a worker keeps a session with a manager. */
+#ifndef SWARMPKI_NODE_DAEMON_H
+#define SWARMPKI_NODE_DAEMON_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "ca/ca.h"
+#include "net/net.h"
+#include "node/conf.h"
+#include "node/replog.h"
+#include "store/store.h"
+
+#define DAEMON_ERRMSG_SIZE 256
+
+/* How often workers send heartbeats unless SWARMPKI_HEARTBEAT_MS sets
+ * another period, and how many may be missed before a worker counts as down. */
+#define DAEMON_HEARTBEAT_MS 5000
+#define DAEMON_MISSED_HEARTBEATS 3
+
+/* A worker's session, as tracked by its manager. */
+typedef struct session {
+    char node_id[26];
+    char hostname[256];
+    uint64_t last_seen_ms; /* loop time, 0 when never seen */
+    int ready;
+} session;
+
+typedef struct session_table {
+    session *slots;
+    size_t cap; /* a power of two */
+    size_t count;
+} session_table;
+
+/* One accepted connection, kept alive by the requests it still waits for. */
+typedef struct peer {
+    struct node_daemon *daemon;
+    net_conn *conn; /* NULL once closed */
+    net_peer identity;
+    int refs;
+} peer;
+
+typedef struct worker_session worker_session;
+
+typedef struct node_daemon {
+    uv_loop_t *loop;
+    char data_dir[PATH_MAX];
+    node_conf conf;
+    int ready_fd; /* -1 unless a parent waits for readiness */
+    int stopping;
+    int handles_started;
+    int exit_status;
+    uint32_t heartbeat_ms;
+
+    /* This node's certificate chain, key and trust bundle, as PEM. */
+    ca_buf cert_pem;
+    ca_buf key_pem;
+    ca_buf bundle_pem;
+    ca_cert_info cert_info;
+
+    net_tls *server_tls;
+    net_tls *client_tls;
+    net_server *server;  /* managers: the TLS listener */
+    net_server *control; /* the control socket */
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    uv_timer_t status_timer;
+    int pending_closes;
+
+    /* Manager state. */
+    store *store;
+    replog *log;
+    store_cluster cluster; /* latest applied cluster record */
+    int have_cluster;
+    ca_signer *signer;
+    session_table sessions;
+
+    /* Worker state. */
+    worker_session *worker;
+} node_daemon;
+
+/* Runs the node stored in data_dir until it stops; returns the process exit
+ * status. When ready_fd >= 0, writes "ok\n" to it once the node serves, or
+ * one line of error text if start-up fails, then closes it. */
+int daemon_run(const char *data_dir, int ready_fd);
+
+/* Starts a clean stop: leaves the loop once every handle is closed. */
+void daemon_stop(node_daemon *d);
+
+/* Reports the end of start-up: status 0 once the node serves, else -1 with
+ * a message. A failed start stops the node with exit status 1. */
+void daemon_ready(node_daemon *d, int status, const char *errmsg);
+
+/* Counts down pending_closes; the loop ends when it reaches zero. */
+void daemon_close_done(node_daemon *d);
+
+/* Sends m on p's connection if it is still open; errors are logged. */
+void daemon_reply(peer *p, net_msg *m);
+void daemon_reply_error(peer *p, uint64_t id, int32_t code, const char *text);
+void peer_ref(peer *p);
+void peer_unref(peer *p);
+
+/* Manager side (manager.c). */
+int manager_start(node_daemon *d, char *errmsg);
+void manager_handle(node_daemon *d, peer *p, net_msg *m);
+void manager_check_sessions(node_daemon *d);
+void manager_stop(node_daemon *d);
+void manager_free(node_daemon *d);
+
+/* Sessions (sessions.c). */
+session *sessions_find(session_table *t, const char *node_id);
+session *sessions_upsert(session_table *t, const char *node_id);
+void sessions_free(session_table *t);
+
+/* Worker side (worker.c). */
+int worker_start(node_daemon *d, char *errmsg);
+void worker_stop(node_daemon *d);
+/* Describes the session for `info`: manager address and state. */
+void worker_describe(node_daemon *d, char *out, size_t size);
+
+/* Control socket commands (control.c). */
+void control_handle(node_daemon *d, peer *p, net_msg *m);
+
+#endif

@@ -1,0 +1,350 @@
+/* Keys and CSRs: generation, the PKCS#8 format and every CSR rejection. */
+#include "helpers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+/* Writes a CSR for key, signed by key itself. */
+static void csr_for_key(EVP_PKEY *key, ca_buf *csr)
+{
+    assert_non_null(key);
+    test_csr_pem(key, key, NULL, csr);
+}
+
+static void expect_csr_error(const ca_buf *csr, size_t len, int code, const char *text)
+{
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    unsigned char hash[32];
+
+    assert_int_equal(ca_csr_check(csr->data, len, hash, errmsg), code);
+    if (strstr(errmsg, text) == NULL) {
+        print_error("message \"%s\" lacks \"%s\"\n", errmsg, text);
+    }
+    assert_non_null(strstr(errmsg, text));
+    test_assert_no_openssl_error();
+}
+
+static void key_file_is_pkcs8_p256(void **state)
+{
+    char dir[] = "/tmp/swarmpki-ca-test-XXXXXX";
+    char path[sizeof dir + 32];
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    ca_buf key = {0};
+    PKCS8_PRIV_KEY_INFO *info;
+    EVP_PKEY *parsed;
+    char group[64] = "";
+    FILE *file;
+    BIO *bio;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/swarm-node.key", dir);
+
+    assert_int_equal(ca_key_generate(&key, errmsg), 0);
+    assert_int_equal(strlen(key.data), key.len);
+    assert_non_null(strstr(key.data, "-----BEGIN PRIVATE KEY-----\n"));
+    file = fopen(path, "w");
+    assert_non_null(file);
+    assert_int_equal(fwrite(key.data, 1, key.len, file), key.len);
+    assert_int_equal(fclose(file), 0);
+    ca_buf_free(&key);
+    assert_null(key.data);
+
+    /* PEM_read_bio_PKCS8_PRIV_KEY_INFO accepts only an unencrypted PKCS#8
+     * "PRIVATE KEY" block, not the older "EC PRIVATE KEY" form. */
+    bio = BIO_new_file(path, "r");
+    assert_non_null(bio);
+    info = PEM_read_bio_PKCS8_PRIV_KEY_INFO(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    assert_non_null(info);
+    parsed = EVP_PKCS82PKEY(info);
+    PKCS8_PRIV_KEY_INFO_free(info);
+    assert_non_null(parsed);
+    assert_true(EVP_PKEY_is_a(parsed, "EC"));
+    assert_int_equal(EVP_PKEY_get_group_name(parsed, group, sizeof group, NULL), 1);
+    assert_string_equal(group, "prime256v1");
+    EVP_PKEY_free(parsed);
+
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+static void keys_differ(void **state)
+{
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    ca_buf first = {0};
+    ca_buf second = {0};
+
+    assert_int_equal(ca_key_generate(&first, errmsg), 0);
+    assert_int_equal(ca_key_generate(&second, errmsg), 0);
+    assert_string_not_equal(first.data, second.data);
+    ca_buf_free(&first);
+    ca_buf_free(&second);
+}
+
+static void csr_round_trip(void **state)
+{
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    test_node node = {0};
+    unsigned char hash[32];
+    unsigned char again[32];
+    X509_REQ *req;
+    BIO *bio;
+
+    test_node_create(&node);
+    assert_non_null(strstr(node.csr.data, "-----BEGIN CERTIFICATE REQUEST-----"));
+    assert_int_equal(ca_csr_check(node.csr.data, node.csr.len, hash, errmsg), 0);
+    assert_int_equal(ca_csr_check(node.csr.data, node.csr.len, again, errmsg), 0);
+    assert_memory_equal(hash, again, sizeof hash);
+    test_assert_no_openssl_error();
+
+    /* The subject is empty because the issuer ignores it. */
+    bio = BIO_new_mem_buf(node.csr.data, (int)node.csr.len);
+    req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+    assert_non_null(req);
+    assert_int_equal(X509_NAME_entry_count(X509_REQ_get_subject_name(req)), 0);
+    X509_REQ_free(req);
+    BIO_free(bio);
+    test_node_free(&node);
+}
+
+/* key_hash is the SHA-256 of the DER SubjectPublicKeyInfo, computed here
+ * with i2d_PUBKEY and EVP_Digest on the key itself. */
+static void csr_key_hash_value(void **state)
+{
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    unsigned char expected[32];
+    unsigned char hash[32];
+    unsigned char *der = NULL;
+    ca_buf csr = {0};
+    int der_len;
+
+    csr_for_key(key, &csr);
+    der_len = i2d_PUBKEY(key, &der);
+    assert_true(der_len > 0);
+    assert_int_equal(EVP_Digest(der, (size_t)der_len, expected, NULL, EVP_sha256(), NULL),
+                     1);
+    OPENSSL_free(der);
+
+    assert_int_equal(ca_csr_check(csr.data, csr.len, hash, errmsg), 0);
+    assert_memory_equal(hash, expected, sizeof hash);
+    ca_buf_free(&csr);
+    EVP_PKEY_free(key);
+}
+
+static void csr_rejects_rsa_512(void **state)
+{
+    EVP_PKEY *key = EVP_RSA_gen(512);
+    ca_buf csr = {0};
+
+    csr_for_key(key, &csr);
+    expect_csr_error(&csr, csr.len, CA_EKEYTYPE, "RSA with 512 bits");
+    ca_buf_free(&csr);
+    EVP_PKEY_free(key);
+}
+
+static void csr_rejects_rsa_2048(void **state)
+{
+    EVP_PKEY *key = EVP_RSA_gen(2048);
+    ca_buf csr = {0};
+
+    csr_for_key(key, &csr);
+    expect_csr_error(&csr, csr.len, CA_EKEYTYPE, "RSA with 2048 bits");
+    ca_buf_free(&csr);
+    EVP_PKEY_free(key);
+}
+
+static void csr_rejects_p384(void **state)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-384");
+    ca_buf csr = {0};
+
+    csr_for_key(key, &csr);
+    expect_csr_error(&csr, csr.len, CA_EKEYTYPE, "secp384r1 (384 bits)");
+    ca_buf_free(&csr);
+    EVP_PKEY_free(key);
+}
+
+static void csr_rejects_ed25519(void **state)
+{
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    ca_buf csr = {0};
+
+    csr_for_key(key, &csr);
+    expect_csr_error(&csr, csr.len, CA_EKEYTYPE, "ED25519");
+    ca_buf_free(&csr);
+    EVP_PKEY_free(key);
+}
+
+/* The CSR carries one P-256 key but is signed with another. */
+static void csr_rejects_foreign_signature(void **state)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    EVP_PKEY *other = EVP_EC_gen("P-256");
+    ca_buf csr = {0};
+
+    assert_non_null(key);
+    assert_non_null(other);
+    test_csr_pem(key, other, NULL, &csr);
+    expect_csr_error(&csr, csr.len, CA_EINVALID, "signature does not verify");
+    ca_buf_free(&csr);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(other);
+}
+
+/* Flips one bit in the last byte of the DER, which lies inside the ECDSA
+ * signature's s value, and wraps the result in PEM again. */
+static void csr_rejects_tampered_signature(void **state)
+{
+    test_node node = {0};
+    X509_REQ *req;
+    unsigned char *der = NULL;
+    const unsigned char *cursor;
+    int der_len;
+    BIO *bio;
+    char *data;
+    long len;
+    ca_buf tampered = {0};
+
+    test_node_create(&node);
+    bio = BIO_new_mem_buf(node.csr.data, (int)node.csr.len);
+    req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    assert_non_null(req);
+    der_len = i2d_X509_REQ(req, &der);
+    X509_REQ_free(req);
+    assert_true(der_len > 0);
+    der[der_len - 1] ^= 0x01;
+
+    cursor = der;
+    req = d2i_X509_REQ(NULL, &cursor, der_len);
+    OPENSSL_free(der);
+    assert_non_null(req);
+    bio = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_X509_REQ(bio, req), 1);
+    len = BIO_get_mem_data(bio, &data);
+    tampered.data = data;
+    tampered.len = (size_t)len;
+
+    expect_csr_error(&tampered, tampered.len, CA_EINVALID, "signature does not verify");
+    BIO_free(bio);
+    X509_REQ_free(req);
+    test_node_free(&node);
+}
+
+static void csr_rejects_garbage(void **state)
+{
+    char text[] = "this is not a certificate signing request\n";
+    ca_buf garbage = {text, sizeof text - 1};
+
+    expect_csr_error(&garbage, garbage.len, CA_EINVALID,
+                     "CSR is not a valid PEM CERTIFICATE REQUEST");
+}
+
+static void csr_rejects_truncated(void **state)
+{
+    test_node node = {0};
+
+    test_node_create(&node);
+    expect_csr_error(&node.csr, node.csr.len / 2, CA_EINVALID,
+                     "CSR is not a valid PEM CERTIFICATE REQUEST");
+    expect_csr_error(&node.csr, node.csr.len - 30, CA_EINVALID,
+                     "CSR is not a valid PEM CERTIFICATE REQUEST");
+    test_node_free(&node);
+}
+
+static void csr_rejects_empty(void **state)
+{
+    char text[] = "";
+    ca_buf empty = {text, 0};
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    unsigned char hash[32];
+
+    expect_csr_error(&empty, 0, CA_EINVALID, "CSR is empty");
+    assert_int_equal(ca_csr_check(NULL, 0, hash, errmsg), CA_EINVALID);
+}
+
+static void csr_rejects_oversized(void **state)
+{
+    size_t len = 2 * 1024 * 1024;
+    ca_buf big = {malloc(len + 1), len};
+
+    assert_non_null(big.data);
+    memset(big.data, 'A', len);
+    big.data[len] = '\0';
+    expect_csr_error(&big, len, CA_EINVALID, "over the 1048576-byte limit");
+    free(big.data);
+}
+
+/* A certificate is valid PEM but not a CSR. */
+static void csr_rejects_certificate(void **state)
+{
+    test_root root = {0};
+
+    test_root_create(TEST_NOW, &root);
+    expect_csr_error(&root.cert, root.cert.len, CA_EINVALID,
+                     "CSR is not a valid PEM CERTIFICATE REQUEST");
+    test_root_free(&root);
+}
+
+static void csr_create_rejects_bad_key(void **state)
+{
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    char text[] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+    ca_buf csr = {0};
+
+    assert_int_equal(ca_csr_create(text, strlen(text), &csr, errmsg), CA_EINVALID);
+    assert_non_null(strstr(errmsg, "private key is not an unencrypted PEM private key"));
+    assert_null(csr.data);
+    test_assert_no_openssl_error();
+}
+
+/* An encrypted key must fail to load, never prompt on the terminal. */
+static void key_rejects_encrypted(void **state)
+{
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    BIO *bio = BIO_new(BIO_s_mem());
+    ca_buf csr = {0};
+    char *data;
+    long len;
+
+    assert_non_null(key);
+    assert_int_equal(PEM_write_bio_PKCS8PrivateKey(bio, key, EVP_aes_256_cbc(), "secret",
+                                                   6, NULL, NULL),
+                     1);
+    len = BIO_get_mem_data(bio, &data);
+    assert_int_equal(ca_csr_create(data, (size_t)len, &csr, errmsg), CA_EINVALID);
+    assert_non_null(strstr(errmsg, "unencrypted"));
+    BIO_free(bio);
+    EVP_PKEY_free(key);
+}
+
+int run_csr_tests(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(key_file_is_pkcs8_p256),
+        cmocka_unit_test(keys_differ),
+        cmocka_unit_test(csr_round_trip),
+        cmocka_unit_test(csr_key_hash_value),
+        cmocka_unit_test(csr_rejects_rsa_512),
+        cmocka_unit_test(csr_rejects_rsa_2048),
+        cmocka_unit_test(csr_rejects_p384),
+        cmocka_unit_test(csr_rejects_ed25519),
+        cmocka_unit_test(csr_rejects_foreign_signature),
+        cmocka_unit_test(csr_rejects_tampered_signature),
+        cmocka_unit_test(csr_rejects_garbage),
+        cmocka_unit_test(csr_rejects_truncated),
+        cmocka_unit_test(csr_rejects_empty),
+        cmocka_unit_test(csr_rejects_oversized),
+        cmocka_unit_test(csr_rejects_certificate),
+        cmocka_unit_test(csr_create_rejects_bad_key),
+        cmocka_unit_test(key_rejects_encrypted),
+    };
+    return cmocka_run_group_tests_name("ca_csr", tests, NULL, NULL);
+}

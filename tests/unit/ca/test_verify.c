@@ -1,0 +1,310 @@
+/* Chain verification against trust bundles, and key-to-certificate checks. */
+#include "helpers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+
+/* A root and one worker and one manager certificate issued by it, shared by
+ * the tests of this group. */
+typedef struct fixture {
+    test_root root;
+    test_node node;
+    ca_issued worker;
+    ca_issued manager;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+
+    assert_non_null(f);
+    test_root_create(TEST_NOW, &f->root);
+    test_node_create(&f->node);
+    test_issue(&f->root, &f->node, CA_ROLE_WORKER_OU, &f->worker);
+    test_issue(&f->root, &f->node, CA_ROLE_MANAGER_OU, &f->manager);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+
+    ca_issued_free(&f->worker);
+    ca_issued_free(&f->manager);
+    test_node_free(&f->node);
+    test_root_free(&f->root);
+    free(f);
+    return 0;
+}
+
+static int verify(const ca_buf *chain, const ca_buf *bundle, int64_t now,
+                  const char *required_san, char *errmsg)
+{
+    errmsg[0] = '\0';
+    return ca_verify_chain(chain->data, chain->len, bundle->data, bundle->len, now,
+                           required_san, errmsg);
+}
+
+static void expect_message(const char *errmsg, const char *text)
+{
+    if (strstr(errmsg, text) == NULL) {
+        print_error("message \"%s\" lacks \"%s\"\n", errmsg, text);
+    }
+    assert_non_null(strstr(errmsg, text));
+}
+
+static void verify_leaf_against_root(void **state)
+{
+    fixture *f = *state;
+    char errmsg[CA_ERRMSG_SIZE];
+
+    assert_int_equal(verify(&f->worker.cert_pem, &f->root.cert, TEST_NOW, NULL, errmsg),
+                     0);
+    assert_int_equal(
+        verify(&f->worker.cert_pem, &f->root.cert, TEST_NOW, CA_ROLE_WORKER_OU, errmsg),
+        0);
+    assert_int_equal(
+        verify(&f->manager.cert_pem, &f->root.cert, TEST_NOW, CA_ROLE_MANAGER_OU, errmsg),
+        0);
+    assert_int_equal(
+        verify(&f->manager.cert_pem, &f->root.cert, TEST_NOW, CA_ROOT_CN, errmsg), 0);
+    test_assert_no_openssl_error();
+}
+
+static void verify_other_root_fails(void **state)
+{
+    fixture *f = *state;
+    char errmsg[CA_ERRMSG_SIZE];
+    test_root other = {0};
+
+    test_root_create(TEST_NOW, &other);
+    assert_int_equal(verify(&f->worker.cert_pem, &other.cert, TEST_NOW, NULL, errmsg),
+                     CA_EVERIFY);
+    expect_message(errmsg, "unable to get local issuer certificate");
+    expect_message(errmsg, "CN " TEST_NODE_ID);
+    test_assert_no_openssl_error();
+    test_root_free(&other);
+}
+
+/* During a root rotation the bundle contains two roots and either may issue. */
+static void verify_bundle_two_roots(void **state)
+{
+    fixture *f = *state;
+    char errmsg[CA_ERRMSG_SIZE];
+    test_root other = {0};
+    ca_buf bundle = {0};
+
+    test_root_create(TEST_NOW, &other);
+    test_concat(&other.cert, &f->root.cert, &bundle);
+    assert_int_equal(verify(&f->worker.cert_pem, &bundle, TEST_NOW, NULL, errmsg), 0);
+    ca_buf_free(&bundle);
+
+    test_concat(&f->root.cert, &other.cert, &bundle);
+    assert_int_equal(verify(&f->worker.cert_pem, &bundle, TEST_NOW, NULL, errmsg), 0);
+    ca_buf_free(&bundle);
+    test_root_free(&other);
+}
+
+static void verify_validity_window(void **state)
+{
+    fixture *f = *state;
+    char errmsg[CA_ERRMSG_SIZE];
+    int64_t not_before = f->worker.not_before;
+    int64_t not_after = f->worker.not_after;
+
+    assert_int_equal(verify(&f->worker.cert_pem, &f->root.cert, not_before, NULL, errmsg),
+                     0);
+    /* OpenSSL 3.0 already treats the notAfter second itself as expired
+     * (X509_cmp_time returns -1 for equal times), so the last second that
+     * verifies is the one before. */
+    assert_int_equal(
+        verify(&f->worker.cert_pem, &f->root.cert, not_after - 1, NULL, errmsg), 0);
+
+    assert_int_equal(
+        verify(&f->worker.cert_pem, &f->root.cert, not_after + 1, NULL, errmsg),
+        CA_EVERIFY);
+    expect_message(errmsg, "certificate has expired");
+
+    assert_int_equal(
+        verify(&f->worker.cert_pem, &f->root.cert, not_before - 1, NULL, errmsg),
+        CA_EVERIFY);
+    expect_message(errmsg, "certificate is not yet valid");
+    test_assert_no_openssl_error();
+}
+
+static void verify_required_san_missing(void **state)
+{
+    fixture *f = *state;
+    char errmsg[CA_ERRMSG_SIZE];
+
+    assert_int_equal(
+        verify(&f->worker.cert_pem, &f->root.cert, TEST_NOW, CA_ROLE_MANAGER_OU, errmsg),
+        CA_EVERIFY);
+    expect_message(errmsg, "does not list the DNS SAN swarm-manager");
+
+    assert_int_equal(
+        verify(&f->worker.cert_pem, &f->root.cert, TEST_NOW, CA_ROOT_CN, errmsg),
+        CA_EVERIFY);
+    assert_int_equal(
+        verify(&f->manager.cert_pem, &f->root.cert, TEST_NOW, "swarm-manage", errmsg),
+        CA_EVERIFY);
+    assert_int_equal(verify(&f->manager.cert_pem, &f->root.cert, TEST_NOW, "", errmsg),
+                     CA_EVERIFY);
+}
+
+/* DNS names compare case-insensitively. */
+static void verify_san_ignores_case(void **state)
+{
+    fixture *f = *state;
+    char errmsg[CA_ERRMSG_SIZE];
+
+    assert_int_equal(
+        verify(&f->manager.cert_pem, &f->root.cert, TEST_NOW, "SWARM-Manager", errmsg),
+        0);
+}
+
+static void verify_through_intermediate(void **state)
+{
+    fixture *f = *state;
+    char errmsg[CA_ERRMSG_SIZE];
+    test_root intermediate = {0};
+    ca_issued leaf = {0};
+    ca_buf chain = {0};
+    ca_cert_info info;
+
+    test_intermediate_create(&f->root, &intermediate);
+    test_issue(&intermediate, &f->node, CA_ROLE_MANAGER_OU, &leaf);
+    assert_int_equal(ca_cert_read(leaf.cert_pem.data, leaf.cert_pem.len, &info, errmsg),
+                     0);
+    assert_string_equal(info.issuer_cn, "swarm-intermediate");
+
+    test_concat(&leaf.cert_pem, &intermediate.cert, &chain);
+    assert_int_equal(verify(&chain, &f->root.cert, TEST_NOW, CA_ROLE_MANAGER_OU, errmsg),
+                     0);
+
+    /* Without the intermediate there is no path to the root. */
+    assert_int_equal(verify(&leaf.cert_pem, &f->root.cert, TEST_NOW, NULL, errmsg),
+                     CA_EVERIFY);
+    expect_message(errmsg, "unable to get local issuer certificate");
+
+    /* An intermediate in the chain is not trusted by itself. */
+    assert_int_equal(verify(&chain, &intermediate.cert, TEST_NOW, NULL, errmsg),
+                     CA_EVERIFY);
+    test_assert_no_openssl_error();
+
+    ca_buf_free(&chain);
+    ca_issued_free(&leaf);
+    test_root_free(&intermediate);
+}
+
+static void verify_rejects_bad_input(void **state)
+{
+    fixture *f = *state;
+    char errmsg[CA_ERRMSG_SIZE];
+    char garbage_text[] = "no certificates in here\n";
+    ca_buf garbage = {garbage_text, sizeof garbage_text - 1};
+    ca_buf empty = {garbage_text, 0};
+    ca_buf truncated = {f->root.cert.data, f->root.cert.len - 40};
+    ca_buf bundle = {0};
+
+    assert_int_equal(verify(&f->worker.cert_pem, &garbage, TEST_NOW, NULL, errmsg),
+                     CA_EINVALID);
+    expect_message(errmsg, "trust bundle certificate 1 is not a valid PEM CERTIFICATE");
+    assert_int_equal(verify(&f->worker.cert_pem, &empty, TEST_NOW, NULL, errmsg),
+                     CA_EINVALID);
+    expect_message(errmsg, "trust bundle is empty");
+    assert_int_equal(verify(&garbage, &f->root.cert, TEST_NOW, NULL, errmsg),
+                     CA_EINVALID);
+    expect_message(errmsg, "certificate chain certificate 1");
+
+    /* A good root followed by a cut-off second block. */
+    test_concat(&f->root.cert, &truncated, &bundle);
+    assert_int_equal(verify(&f->worker.cert_pem, &bundle, TEST_NOW, NULL, errmsg),
+                     CA_EINVALID);
+    expect_message(errmsg, "trust bundle certificate 2 is not a valid PEM CERTIFICATE");
+    ca_buf_free(&bundle);
+    test_assert_no_openssl_error();
+}
+
+static void key_matches_cert_cases(void **state)
+{
+    fixture *f = *state;
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    EVP_PKEY *rsa = EVP_RSA_gen(1024);
+    ca_buf rsa_pem = {0};
+
+    assert_int_equal(ca_key_matches_cert(f->node.key.data, f->node.key.len,
+                                         f->worker.cert_pem.data, f->worker.cert_pem.len,
+                                         errmsg),
+                     0);
+
+    assert_int_equal(ca_key_matches_cert(f->root.key.data, f->root.key.len,
+                                         f->worker.cert_pem.data, f->worker.cert_pem.len,
+                                         errmsg),
+                     CA_EINVALID);
+    expect_message(
+        errmsg, "does not match the public key of the certificate for CN " TEST_NODE_ID);
+    test_assert_no_openssl_error();
+
+    assert_non_null(rsa);
+    test_key_pem(rsa, &rsa_pem);
+    assert_int_equal(ca_key_matches_cert(rsa_pem.data, rsa_pem.len,
+                                         f->worker.cert_pem.data, f->worker.cert_pem.len,
+                                         errmsg),
+                     CA_EKEYTYPE);
+    expect_message(errmsg, "RSA with 1024 bits");
+
+    assert_int_equal(
+        ca_key_matches_cert(f->node.key.data, f->node.key.len, "junk", 4, errmsg),
+        CA_EINVALID);
+    ca_buf_free(&rsa_pem);
+    EVP_PKEY_free(rsa);
+}
+
+static void cert_read_rejects_garbage(void **state)
+{
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    ca_cert_info info;
+
+    assert_int_equal(ca_cert_read("junk", 4, &info, errmsg), CA_EINVALID);
+    expect_message(errmsg, "certificate is not a valid PEM CERTIFICATE");
+    assert_int_equal(ca_cert_read(NULL, 0, &info, errmsg), CA_EINVALID);
+    test_assert_no_openssl_error();
+}
+
+/* A serial shorter than 20 bytes, from another CA, is left-padded. */
+static void cert_read_short_serial(void **state)
+{
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    test_root intermediate = {0};
+    fixture *f = *state;
+    ca_cert_info info;
+
+    test_intermediate_create(&f->root, &intermediate);
+    assert_int_equal(
+        ca_cert_read(intermediate.cert.data, intermediate.cert.len, &info, errmsg), 0);
+    /* The helper gives the intermediate serial 4242 = 0x1092. */
+    assert_string_equal(info.serial, "0000000000000000000000000000000000001092");
+    test_root_free(&intermediate);
+}
+
+int run_verify_tests(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(verify_leaf_against_root),
+        cmocka_unit_test(verify_other_root_fails),
+        cmocka_unit_test(verify_bundle_two_roots),
+        cmocka_unit_test(verify_validity_window),
+        cmocka_unit_test(verify_required_san_missing),
+        cmocka_unit_test(verify_san_ignores_case),
+        cmocka_unit_test(verify_through_intermediate),
+        cmocka_unit_test(verify_rejects_bad_input),
+        cmocka_unit_test(key_matches_cert_cases),
+        cmocka_unit_test(cert_read_rejects_garbage),
+        cmocka_unit_test(cert_read_short_serial),
+    };
+    return cmocka_run_group_tests_name("ca_verify", tests, setup, teardown);
+}
