@@ -12,6 +12,7 @@
 #include "net/net.h"
 #include "node/cli.h"
 #include "node/conf.h"
+#include "node/setup.h"
 #include "node/util.h"
 
 /* Generous, because node ls reads every node record. */
@@ -33,6 +34,11 @@ static int control_call(const char *data_dir, const char **words, uint32_t count
     req.list = (char **)words;
     req.list_len = count;
     rv = net_call(path, NULL, &req, CONTROL_TIMEOUT_MS, &resp, NULL, errmsg);
+    if ((rv == NET_ECONNECT || rv == NET_EADDR) && !setup_has_node(data_dir)) {
+        return cli_fail("%s contains no swarmpki node; pass the node's --data-dir, or create a "
+                        "node with `swarmpki init` or `swarmpki join`",
+                        data_dir);
+    }
     if (rv == NET_ECONNECT || rv == NET_EADDR) {
         return cli_fail("no swarmpki node is running with data directory %s (%s); start it with "
                         "`swarmpki run --data-dir %s`",
@@ -215,10 +221,11 @@ int cli_join_token(const cli_args *a)
     if (quiet) {
         printf("%s\n", token);
     } else if (conf_load(a->data_dir, &conf, errmsg) == 0) {
-        printf("To add a %s to this cluster, run:\n\n    swarmpki join --data-dir DIR %s--token "
-               "%s %s\n\n",
-               role, strcmp(role, "manager") == 0 ? "--listen-addr HOST:PORT " : "", token,
-               conf.advertise_addr);
+        int manager = strcmp(role, "manager") == 0;
+        printf("To add a %s to this cluster%s, run:\n\n    swarmpki join --data-dir DIR "
+               "%s--token %s %s\n\n",
+               role, manager ? " (not supported yet in this release)" : "",
+               manager ? "--listen-addr HOST:PORT " : "", token, conf.advertise_addr);
     } else {
         printf("%s\n", token);
     }

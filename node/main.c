@@ -79,12 +79,21 @@ static void on_alarm(int signum)
 static int detach_node(const char *data_dir)
 {
     char log_path[PATH_MAX + 16];
+    char self_path[PATH_MAX];
     char fd_text[16];
     char answer[512] = "";
     int pipefd[2];
     ssize_t n = 0;
     pid_t pid;
 
+    /* Executing the resolved path, not /proc/self/exe, keeps the process
+     * name "swarmpki" for ps and pgrep. */
+    n = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
+    if (n <= 0) {
+        return cli_fail("find the swarmpki executable: %m");
+    }
+    self_path[n] = '\0';
+    n = 0;
     snprintf(log_path, sizeof(log_path), "%s/swarmpki.log", data_dir);
     if (pipe(pipefd) != 0) {
         return cli_fail("create a pipe to the background node: %m");
@@ -105,8 +114,8 @@ static int detach_node(const char *data_dir)
         dup2(log_fd, 1);
         dup2(log_fd, 2);
         snprintf(fd_text, sizeof(fd_text), "%d", pipefd[1]);
-        execl("/proc/self/exe", "swarmpki", "run", "--data-dir", data_dir, "--ready-fd",
-              fd_text, (char *)NULL);
+        execl(self_path, "swarmpki", "run", "--data-dir", data_dir, "--ready-fd", fd_text,
+              (char *)NULL);
         _exit(127);
     }
     close(pipefd[1]);
@@ -175,7 +184,7 @@ static void print_join_commands(const char *worker, const char *manager, const c
 {
     printf("To add a worker to this cluster, run:\n\n"
            "    swarmpki join --data-dir DIR --token %s %s\n\n"
-           "To add a manager to this cluster, run:\n\n"
+           "To add a manager to this cluster (not supported yet in this release), run:\n\n"
            "    swarmpki join --data-dir DIR --listen-addr HOST:PORT --token %s %s\n\n",
            worker, addr, manager, addr);
 }

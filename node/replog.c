@@ -243,7 +243,6 @@ static void after_work(uv_work_t *req, int status)
                   log_quote(b->errmsg));
     }
     log->applied = b->applied;
-    log->in_flight = NULL;
 
     if (b->have_cluster && log->on_cluster != NULL) {
         log->on_cluster(log->cb_arg, &b->cluster);
@@ -260,6 +259,10 @@ static void after_work(uv_work_t *req, int status)
     }
     free(b->items);
     free(b);
+
+    /* Only now may the next batch start, or a close requested by one of
+     * the callbacks above free the log. */
+    log->in_flight = NULL;
     kick(log);
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +34,15 @@ int setup_has_node(const char *data_dir)
         return 0;
     }
     return access(path, F_OK) == 0;
+}
+
+static int reject_existing(const char *data_dir, char *errmsg)
+{
+    snprintf(errmsg, SETUP_ERRMSG_SIZE,
+             "%s already contains a swarmpki node; start it with `swarmpki run --data-dir %s`, "
+             "or choose an empty directory",
+             data_dir, data_dir);
+    return -1;
 }
 
 static void remove_file(const char *dir, const char *name)
@@ -74,11 +84,7 @@ static int prepare_dir(const char *data_dir, undo *u, char *errmsg)
     memset(u, 0, sizeof(*u));
     snprintf(u->data_dir, sizeof(u->data_dir), "%s", data_dir);
     if (setup_has_node(data_dir)) {
-        snprintf(errmsg, SETUP_ERRMSG_SIZE,
-                 "%s already holds a swarmpki node; start it with `swarmpki run --data-dir %s`, "
-                 "or choose an empty directory",
-                 data_dir, data_dir);
-        return -1;
+        return reject_existing(data_dir, errmsg);
     }
     u->created_dir = stat(data_dir, &st) != 0;
     if (util_mkdir_p(data_dir, 0700, errmsg) != 0) {
@@ -235,6 +241,36 @@ static int write_store(const char *data_dir, const store_command *cmd, char *err
     return rv == 0 ? 0 : -1;
 }
 
+/* Binds the listen address once, so that a busy or foreign address fails
+ * init before anything is written. */
+static int check_listen_addr(const char *addr, char *errmsg)
+{
+    struct sockaddr_storage sa;
+    char why[NET_ERRMSG_SIZE] = "";
+    int one = 1;
+    int fd;
+    int rv;
+
+    if (net_addr_parse(addr, &sa, why) != 0) {
+        snprintf(errmsg, SETUP_ERRMSG_SIZE, "invalid --listen-addr: %s", why);
+        return -1;
+    }
+    fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(errmsg, SETUP_ERRMSG_SIZE, "create a socket for %s: %s", addr, strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    rv = bind(fd, (struct sockaddr *)&sa,
+              sa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+    if (rv != 0) {
+        snprintf(errmsg, SETUP_ERRMSG_SIZE, "cannot listen on %s: %s; choose a free address",
+                 addr, strerror(errno));
+    }
+    close(fd);
+    return rv == 0 ? 0 : -1;
+}
+
 int setup_init(const setup_init_opts *o, setup_init_result *out, char *errmsg)
 {
     init_material m = {0};
@@ -245,6 +281,12 @@ int setup_init(const setup_init_opts *o, setup_init_result *out, char *errmsg)
     memset(out, 0, sizeof(*out));
     snprintf(out->advertise_addr, sizeof(out->advertise_addr), "%s",
              o->advertise_addr ? o->advertise_addr : o->listen_addr);
+    if (setup_has_node(o->data_dir)) {
+        return reject_existing(o->data_dir, errmsg);
+    }
+    if (check_listen_addr(o->listen_addr, errmsg) != 0) {
+        return -1;
+    }
     if (prepare_dir(o->data_dir, &u, errmsg) != 0) {
         return -1;
     }
@@ -439,11 +481,7 @@ int setup_join(const char *data_dir, const char *token, const char *manager_addr
     }
     memset(secret, 0, sizeof(secret));
     if (setup_has_node(data_dir)) {
-        snprintf(errmsg, SETUP_ERRMSG_SIZE,
-                 "%s already holds a swarmpki node; start it with `swarmpki run --data-dir %s`, "
-                 "or choose an empty directory",
-                 data_dir, data_dir);
-        return -1;
+        return reject_existing(data_dir, errmsg);
     }
 
     /* Nothing is written until the manager has issued a certificate. */

@@ -144,7 +144,10 @@ static void on_close(net_conn *c, int status, const char *reason, void *data)
     worker_session *w = data;
     uint32_t jitter;
 
-    if (w->connected) {
+    if (w->connected && w->daemon->stopping) {
+        log_event(LOG_INFO, "session closed", "manager=%s",
+                  w->daemon->conf.managers[w->manager_index]);
+    } else if (w->connected) {
         log_event(LOG_WARN, "session lost", "manager=%s reason=%s",
                   w->daemon->conf.managers[w->manager_index], log_quote(reason ? reason : "closed"));
     }
