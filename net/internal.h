@@ -27,9 +27,20 @@ int net__fail(char *errmsg, int code, const char *fmt, ...) NET_PRINTF(3, 4);
 /* Formats a duration in milliseconds as seconds ("10", "0.4") for messages. */
 void net__format_seconds(uint32_t ms, char *buf, size_t size);
 
+/* Wipes and frees an encoder's buffer, which may hold a token or key
+ * material. */
+struct msgpack_sbuffer;
+void net__sbuffer_wipe(struct msgpack_sbuffer *sbuf);
+
 /* ---- Message fields, shared by the encoder and the decoder ---- */
 
-enum net_field_kind { NET_FIELD_UINT, NET_FIELD_INT32, NET_FIELD_STR, NET_FIELD_LIST };
+enum net_field_kind {
+    NET_FIELD_UINT,
+    NET_FIELD_INT32,
+    NET_FIELD_STR,
+    NET_FIELD_LIST,
+    NET_FIELD_BIN,
+};
 
 enum net_field_index {
     NET_F_TYPE,
@@ -47,13 +58,19 @@ enum net_field_index {
     NET_F_HOST,
     NET_F_ADDR,
     NET_F_LIST,
+    NET_F_RAFT_ID,
+    NET_F_BIN,
+    NET_F_ORIGIN_CN,
+    NET_F_ORIGIN_OU,
+    NET_F_ORIGIN_ORG,
+    NET_F_ORIGIN_ADDR,
     NET_F_COUNT,
 };
 
 /* One key of the wire map. The meaning of max depends on the kind. For
- * NET_FIELD_UINT it is the largest value, and for strings the largest length
- * in bytes. For the list it is the largest item count, and each item is at
- * most NET_MAX_SHORT bytes. */
+ * NET_FIELD_UINT it is the largest value, and for strings and binary values
+ * the largest length in bytes. For the list it is the largest item count,
+ * and each item is at most NET_MAX_SHORT bytes. */
 typedef struct net_field {
     const char *key;
     enum net_field_kind kind;
@@ -66,6 +83,62 @@ extern const net_field net__fields[NET_F_COUNT];
 /* Returns the bit set (1 << net_field_index) of fields that a message of the
  * given type must carry, or 0 for a type outside 1..NET_MSG_TYPE_MAX. */
 uint32_t net__required_fields(uint32_t type);
+
+/* ---- A bounded msgpack reader (unpack.c) ---- */
+
+/* The input not yet read. */
+typedef struct net_unpacker {
+    const unsigned char *p;
+    size_t left;
+} net_unpacker;
+
+/* NET_HEAD_OPAQUE covers ext and float values, which no decoder uses. */
+enum net_head_kind {
+    NET_HEAD_UINT,
+    NET_HEAD_NEGATIVE,
+    NET_HEAD_STR,
+    NET_HEAD_BIN,
+    NET_HEAD_OPAQUE,
+    NET_HEAD_ARRAY,
+    NET_HEAD_MAP,
+    NET_HEAD_NIL,
+    NET_HEAD_BOOL,
+};
+
+/* The header of one value. u is the value of a non-negative integer (also
+ * one in a signed format), or 1 or 0 for a boolean. i is a negative integer.
+ * For strings, binary and opaque values, size is the number of payload bytes
+ * that follow, not yet read. For arrays and maps, it is the number of
+ * elements or pairs that the input claims. */
+typedef struct net_head {
+    enum net_head_kind kind;
+    uint64_t u;
+    int64_t i;
+    uint64_t size;
+} net_head;
+
+/* Each returns 0, or -1 when the input ends too early or contains the unused
+ * format byte 0xc1. None of them allocates. */
+
+/* Points *out at the next n bytes and moves past them. */
+int net__unpack_take(net_unpacker *u, size_t n, const unsigned char **out);
+
+/* Reads the header of the next value, leaving any payload or elements. */
+int net__unpack_head(net_unpacker *u, net_head *h);
+
+/* Moves past one whole value of any shape and nesting depth. */
+int net__unpack_skip(net_unpacker *u);
+
+/* ---- Raft message bounds (raft_codec.c) ---- */
+
+/* Largest number of entries in one AppendEntries message. */
+#define NET_RAFT_MAX_ENTRIES 100000
+/* Largest number of servers, and of removed ids, in a snapshot chunk's
+ * configuration. It is far above any real cluster and keeps the arrays a
+ * decoder allocates to 1 MiB or less.
+ * NOTE: the core's removed list only grows, so a cluster with more removals
+ * than this could no longer send snapshots. */
+#define NET_RAFT_MAX_IDS 65536
 
 /* ---- Addresses ---- */
 

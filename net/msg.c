@@ -26,12 +26,23 @@ const net_field net__fields[NET_F_COUNT] = {
     [NET_F_HOST] = {"host", NET_FIELD_STR, offsetof(net_msg, hostname), NET_MAX_SHORT},
     [NET_F_ADDR] = {"addr", NET_FIELD_STR, offsetof(net_msg, addr), NET_MAX_SHORT},
     [NET_F_LIST] = {"list", NET_FIELD_LIST, offsetof(net_msg, list), NET_MAX_LIST},
+    [NET_F_RAFT_ID] = {"raft", NET_FIELD_UINT, offsetof(net_msg, raft_id), UINT64_MAX},
+    [NET_F_BIN] = {"bin", NET_FIELD_BIN, offsetof(net_msg, bin), NET_MAX_BIN},
+    [NET_F_ORIGIN_CN] = {"origin_cn", NET_FIELD_STR, offsetof(net_msg, origin_cn),
+                         NET_MAX_SHORT},
+    [NET_F_ORIGIN_OU] = {"origin_ou", NET_FIELD_STR, offsetof(net_msg, origin_ou),
+                         NET_MAX_SHORT},
+    [NET_F_ORIGIN_ORG] = {"origin_org", NET_FIELD_STR, offsetof(net_msg, origin_org),
+                          NET_MAX_SHORT},
+    [NET_F_ORIGIN_ADDR] = {"origin_addr", NET_FIELD_STR, offsetof(net_msg, origin_addr),
+                           NET_MAX_SHORT},
 };
 
 uint32_t net__required_fields(uint32_t type)
 {
     /* Every message carries its type and request id. The optional fields
-     * are JOIN_REQ's addr, which only joining managers send. */
+     * are JOIN_REQ's addr and JOIN_RESP's raft_id, which only joining
+     * managers use, and the origin_* fields of forwarded requests. */
     static const uint32_t by_type[NET_MSG_TYPE_MAX + 1] = {
         [NET_MSG_ERROR] = FIELD_BIT(NET_F_CODE) | FIELD_BIT(NET_F_TEXT),
         [NET_MSG_BUNDLE_REQ] = 0,
@@ -47,6 +58,9 @@ uint32_t net__required_fields(uint32_t type)
         [NET_MSG_RENEW_RESP] = FIELD_BIT(NET_F_CERT) | FIELD_BIT(NET_F_BUNDLE),
         [NET_MSG_CONTROL_REQ] = FIELD_BIT(NET_F_LIST),
         [NET_MSG_CONTROL_RESP] = FIELD_BIT(NET_F_CODE) | FIELD_BIT(NET_F_TEXT),
+        [NET_MSG_RAFT] = FIELD_BIT(NET_F_BIN),
+        [NET_MSG_MEMBER_REQ] = FIELD_BIT(NET_F_RAFT_ID) | FIELD_BIT(NET_F_ADDR),
+        [NET_MSG_OK] = 0,
     };
 
     if (type == 0 || type > NET_MSG_TYPE_MAX) {
@@ -77,6 +91,12 @@ void net_msg_clear(net_msg *m)
         free(m->list[i]);
     }
     free(m->list);
+
+    /* Raft entries and snapshots can carry the cluster's CA signing key. */
+    if (m->bin != NULL) {
+        OPENSSL_cleanse(m->bin, m->bin_len);
+    }
+    free(m->bin);
     memset(m, 0, sizeof(*m));
 }
 
@@ -101,8 +121,9 @@ int net_msg_error(net_msg *m, uint64_t id, int32_t code, const char *text)
     return 0;
 }
 
-/* Decides which fields go on the wire: strings that are set, numbers and
- * the list when the type requires them or when they are not zero. */
+/* Decides which fields go on the wire: strings and bin when they are set,
+ * numbers and the list when the type requires them or when they are not
+ * zero. */
 static uint32_t present_fields(const net_msg *m)
 {
     uint32_t required = net__required_fields(m->type);
@@ -122,7 +143,27 @@ static uint32_t present_fields(const net_msg *m)
     if (m->list_len != 0 || (required & FIELD_BIT(NET_F_LIST))) {
         present |= FIELD_BIT(NET_F_LIST);
     }
+    if (m->raft_id != 0 || (required & FIELD_BIT(NET_F_RAFT_ID))) {
+        present |= FIELD_BIT(NET_F_RAFT_ID);
+    }
+    if (m->bin != NULL || m->bin_len != 0) {
+        present |= FIELD_BIT(NET_F_BIN);
+    }
     return present;
+}
+
+static int check_outgoing_bin(const net_msg *m, char *errmsg)
+{
+    if (m->bin_len > NET_MAX_BIN) {
+        return net__fail(errmsg, NET_EINVALID,
+                         "field \"bin\" is %zu bytes, over its limit of %u", m->bin_len,
+                         (unsigned)NET_MAX_BIN);
+    }
+    if (m->bin_len > 0 && m->bin == NULL) {
+        return net__fail(errmsg, NET_EINVALID, "bin_len is %zu but bin is NULL",
+                         m->bin_len);
+    }
+    return 0;
 }
 
 /* Rejects a message that its peer would reject, so the error shows up at
@@ -165,7 +206,7 @@ static int check_outgoing(const net_msg *m, uint32_t present, char *errmsg)
                              NET_MAX_SHORT);
         }
     }
-    return 0;
+    return check_outgoing_bin(m, errmsg);
 }
 
 static int pack_str(msgpack_packer *pk, const char *s)
@@ -194,6 +235,13 @@ static int pack_field(msgpack_packer *pk, const net_msg *m, int index)
         return msgpack_pack_int32(pk, m->code);
     case NET_F_PERIOD:
         return msgpack_pack_uint32(pk, m->period_ms);
+    case NET_F_RAFT_ID:
+        return msgpack_pack_uint64(pk, m->raft_id);
+    case NET_F_BIN:
+        if (msgpack_pack_bin(pk, m->bin_len) != 0) {
+            return -1;
+        }
+        return m->bin_len > 0 ? msgpack_pack_bin_body(pk, m->bin, m->bin_len) : 0;
     case NET_F_LIST:
         if (msgpack_pack_array(pk, m->list_len) != 0) {
             return -1;
@@ -211,8 +259,8 @@ static int pack_field(msgpack_packer *pk, const net_msg *m, int index)
 
 /* NOTE: a message over msgpack-c's initial 8 KiB buffer makes
  * msgpack_sbuffer_write call realloc, which can leave an earlier copy of a
- * token in freed memory. */
-static void wipe_sbuffer(msgpack_sbuffer *sbuf)
+ * token or of key material in a bin value in freed memory. */
+void net__sbuffer_wipe(struct msgpack_sbuffer *sbuf)
 {
     if (sbuf->data != NULL) {
         OPENSSL_cleanse(sbuf->data, sbuf->size);
@@ -249,14 +297,14 @@ int net_msg_encode(const net_msg *m, unsigned char **out, size_t *len, char *err
         }
     }
     if (rv != 0) {
-        wipe_sbuffer(&sbuf);
+        net__sbuffer_wipe(&sbuf);
         return net__fail(errmsg, NET_ENOMEM,
                          "out of memory encoding a message of type %u", m->type);
     }
 
     body_len = sbuf.size - sizeof(no_length);
     if (body_len > NET_MAX_FRAME) {
-        wipe_sbuffer(&sbuf);
+        net__sbuffer_wipe(&sbuf);
         return net__fail(errmsg, NET_ETOOBIG,
                          "message of type %u encodes to %zu bytes, over the frame limit "
                          "of %u",

@@ -59,8 +59,16 @@ enum net_msg_type {
     NET_MSG_RENEW_RESP = 9,     /* cert_pem, bundle_pem */
     NET_MSG_CONTROL_REQ = 10,   /* list: the command's arguments */
     NET_MSG_CONTROL_RESP = 11,  /* code: exit status, text: output */
-    NET_MSG_TYPE_MAX = 11,
+    NET_MSG_RAFT = 12,          /* bin: one Raft message (net_raft_encode); no response */
+    NET_MSG_MEMBER_REQ = 13,    /* raft_id, addr: a new manager asks to join Raft */
+    NET_MSG_OK = 14,            /* (nothing): a request succeeded */
+    NET_MSG_TYPE_MAX = 14,
 };
+
+/* Any request may also carry origin_cn, origin_ou, origin_org and
+ * origin_addr: the identity of the node a manager forwards the request for.
+ * A receiver honors them only from a peer with a manager certificate.
+ * JOIN_RESP carries raft_id for a new manager. */
 
 /* Error codes a NET_MSG_ERROR carries, so a client can tell causes apart. */
 enum net_status {
@@ -78,6 +86,8 @@ enum net_status {
 #define NET_MAX_SHORT 256
 #define NET_MAX_TEXT (1024 * 1024)
 #define NET_MAX_LIST 64
+/* A binary field: the largest frame less room for the other fields. */
+#define NET_MAX_BIN (NET_MAX_FRAME - 64 * 1024)
 
 /* One message. Which fields a type uses is listed in enum net_msg_type;
  * unused pointers are NULL and unused numbers 0. Strings are
@@ -99,6 +109,13 @@ typedef struct net_msg {
     char *addr;
     char **list;
     uint32_t list_len;
+    uint64_t raft_id;
+    unsigned char *bin;
+    size_t bin_len;
+    char *origin_cn;
+    char *origin_ou;
+    char *origin_org;
+    char *origin_addr;
 } net_msg;
 
 /* Frees every field and zeroes the message; the struct itself is the
@@ -115,6 +132,25 @@ int net_msg_decode(const unsigned char *data, size_t len, net_msg *out, char *er
 
 /* Sets m to a NET_MSG_ERROR answering request id. text is copied. */
 int net_msg_error(net_msg *m, uint64_t id, int32_t code, const char *text);
+
+/* ---- Raft messages ---- */
+
+struct raft_message;
+
+/* Encodes a Raft message (with its entries, configuration or snapshot chunk)
+ * into a new malloc'ed buffer for a NET_MSG_RAFT bin field. */
+int net_raft_encode(const struct raft_message *m, unsigned char **out, size_t *len,
+                    char *errmsg);
+
+/* Decodes a NET_MSG_RAFT bin field into *out, which owns its entries, entry
+ * data, configuration arrays and chunk data afterwards (release with
+ * net_raft_free). Every count, length and enum is checked: bad input gives
+ * NET_EPROTO and leaves *out zeroed. */
+int net_raft_decode(const unsigned char *data, size_t len, struct raft_message *out,
+                    char *errmsg);
+
+/* Frees what net_raft_decode allocated and zeroes *m. */
+void net_raft_free(struct raft_message *m);
 
 /* ---- TLS material ---- */
 

@@ -55,7 +55,8 @@ static int apply_init(store_txn *txn, const store_command *cmd, apply_result *re
 }
 
 /* Fills result from the certificate already issued for the same key. */
-static int answer_existing(store_cert *existing, int role, apply_result *result)
+static int answer_existing(store_cert *existing, int role, uint64_t raft_id,
+                           apply_result *result)
 {
     if (existing->role != role) {
         result->status = APPLY_CONFLICT;
@@ -63,6 +64,7 @@ static int answer_existing(store_cert *existing, int role, apply_result *result)
     }
     memcpy(result->node_id, existing->node_id, sizeof(result->node_id));
     result->role = existing->role;
+    result->raft_id = raft_id;
     result->cert_pem = existing->cert_pem;
     existing->cert_pem = NULL;
     return 0;
@@ -96,7 +98,13 @@ static int apply_issue(store_txn *txn, const store_command *cmd, apply_result *r
     /* A retried join carries the same key: respond with what is on record. */
     rv = store_cert_by_key(txn, cmd->cert.key_hash, &existing, errmsg);
     if (rv == 0) {
-        rv = answer_existing(&existing, cmd->node.role, result);
+        store_node node = {0};
+        rv = store_node_get(txn, existing.node_id, &node, errmsg);
+        if (rv != 0 && rv != STORE_ENOTFOUND) {
+            store_cert_free(&existing);
+            return rv;
+        }
+        rv = answer_existing(&existing, cmd->node.role, node.raft_id, result);
         store_cert_free(&existing);
         return rv;
     }
@@ -122,6 +130,7 @@ static int apply_issue(store_txn *txn, const store_command *cmd, apply_result *r
     }
     memcpy(result->node_id, cmd->node.id, sizeof(result->node_id));
     result->role = cmd->node.role;
+    result->raft_id = cmd->node.raft_id;
 
     /* The decoder accepts a nil certificate, which leaves cert_pem NULL. */
     if (cmd->cert.cert_pem == NULL) {
@@ -150,6 +159,39 @@ static int apply_expiry(store_txn *txn, const store_command *cmd, apply_result *
     return rv;
 }
 
+/* Records status transitions; nodes removed meanwhile are skipped. */
+static int apply_status(store_txn *txn, const store_command *cmd, char *errmsg)
+{
+    for (uint32_t i = 0; i < cmd->status_count; i++) {
+        store_node node;
+        int rv = store_node_get(txn, cmd->status_ids[i], &node, errmsg);
+
+        if (rv == STORE_ENOTFOUND) {
+            continue;
+        }
+        if (rv != 0) {
+            return rv;
+        }
+        node.status = cmd->statuses[i];
+        node.updated = cmd->updated;
+        rv = store_node_put(txn, &node, errmsg);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    return 0;
+}
+
+static int apply_remove(store_txn *txn, const store_command *cmd, char *errmsg)
+{
+    int rv = store_node_delete(txn, cmd->node.id, errmsg);
+
+    if (rv != 0 && rv != STORE_ENOTFOUND) {
+        return rv;
+    }
+    return store_removed_put(txn, cmd->node.id, cmd->prune_after, errmsg);
+}
+
 int apply_command(store_txn *txn, const store_command *cmd, apply_result *result,
                   char *errmsg)
 {
@@ -161,6 +203,10 @@ int apply_command(store_txn *txn, const store_command *cmd, apply_result *result
         return apply_issue(txn, cmd, result, errmsg);
     case STORE_CMD_SET_EXPIRY:
         return apply_expiry(txn, cmd, result, errmsg);
+    case STORE_CMD_NODE_STATUS:
+        return apply_status(txn, cmd, errmsg);
+    case STORE_CMD_REMOVE:
+        return apply_remove(txn, cmd, errmsg);
     }
     /* The decoder rejects unknown types, so this is our own bug. */
     return STORE_EINVALID;

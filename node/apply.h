@@ -26,7 +26,8 @@ typedef struct apply_result {
      * earlier one when the request was a retry. */
     char node_id[26];
     int role;
-    char *cert_pem; /* heap, or NULL */
+    uint64_t raft_id; /* managers: the member id on record */
+    char *cert_pem;   /* heap, or NULL */
 } apply_result;
 
 void apply_result_clear(apply_result *r);

@@ -222,10 +222,9 @@ int cli_join_token(const cli_args *a)
         printf("%s\n", token);
     } else if (conf_load(a->data_dir, &conf, errmsg) == 0) {
         int manager = strcmp(role, "manager") == 0;
-        printf("To add a %s to this cluster%s, run:\n\n    swarmpki join --data-dir DIR "
+        printf("To add a %s to this cluster, run:\n\n    swarmpki join --data-dir DIR "
                "%s--token %s %s\n\n",
-               role, manager ? " (not supported yet in this release)" : "",
-               manager ? "--listen-addr HOST:PORT " : "", token, conf.advertise_addr);
+               role, manager ? "--listen-addr HOST:PORT " : "", token, conf.advertise_addr);
     } else {
         printf("%s\n", token);
     }

@@ -1,5 +1,6 @@
 #include "node/conf.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,23 @@ static int copy_value(char *dst, size_t size, const char *value)
         return -1;
     }
     memcpy(dst, value, strlen(value) + 1);
+    return 0;
+}
+
+static int parse_number(const char *text, int base, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (*text == '\0' || *text == '-') {
+        return -1;
+    }
+    errno = 0;
+    v = strtoull(text, &end, base);
+    if (errno != 0 || *end != '\0' || v > max) {
+        return -1;
+    }
+    *out = v;
     return 0;
 }
 
@@ -57,6 +75,21 @@ static int parse_line(node_conf *conf, const char *key, const char *value, int *
     }
     if (strcmp(key, "advertise_addr") == 0) {
         return copy_value(conf->advertise_addr, sizeof(conf->advertise_addr), value);
+    }
+    if (strcmp(key, "raft_id") == 0) {
+        return parse_number(value, 16, UINT64_MAX, &conf->raft_id);
+    }
+    if (strcmp(key, "raft_tick_ms") == 0) {
+        uint64_t v;
+        int rv = parse_number(value, 10, 60000, &v);
+        conf->raft_tick_ms = (uint32_t)v;
+        return rv;
+    }
+    if (strcmp(key, "raft_election_ticks") == 0) {
+        uint64_t v;
+        int rv = parse_number(value, 10, 1000, &v);
+        conf->raft_election_ticks = (uint32_t)v;
+        return rv;
     }
     if (strcmp(key, "manager") == 0) {
         if (conf->manager_count >= CONF_MAX_MANAGERS) {
@@ -154,6 +187,15 @@ int conf_save(const char *data_dir, const node_conf *conf, char *errmsg)
     }
     if (conf->advertise_addr[0] != '\0') {
         rv |= util_sbuf_printf(&b, "advertise_addr=%s\n", conf->advertise_addr);
+    }
+    if (conf->raft_id != 0) {
+        rv |= util_sbuf_printf(&b, "raft_id=%llx\n", (unsigned long long)conf->raft_id);
+    }
+    if (conf->raft_tick_ms != 0) {
+        rv |= util_sbuf_printf(&b, "raft_tick_ms=%u\n", conf->raft_tick_ms);
+    }
+    if (conf->raft_election_ticks != 0) {
+        rv |= util_sbuf_printf(&b, "raft_election_ticks=%u\n", conf->raft_election_ticks);
     }
     for (int i = 0; i < conf->manager_count; i++) {
         rv |= util_sbuf_printf(&b, "manager=%s\n", conf->managers[i]);

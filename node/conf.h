@@ -5,6 +5,7 @@
 #define SWARMPKI_NODE_CONF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define CONF_VERSION 1
 #define CONF_MAX_MANAGERS 16
@@ -20,6 +21,9 @@ typedef struct node_conf {
     char advertise_addr[CONF_ADDR_SIZE]; /* managers only */
     char managers[CONF_MAX_MANAGERS][CONF_ADDR_SIZE];
     int manager_count;
+    uint64_t raft_id;          /* managers only: this node's Raft member id */
+    uint32_t raft_tick_ms;     /* 0: the default */
+    uint32_t raft_election_ticks; /* 0: the default; the timeout is 1-2x this */
 } node_conf;
 
 /* Builds "<data_dir>/<name>" into out; returns -1 if it does not fit. */

@@ -77,15 +77,38 @@ static void read_nodes(uv_work_t *req)
     store_txn_abort(txn);
 }
 
+static const char *manager_status(node_daemon *d, const store_node *n);
+
+/* Workers: the status the leader recorded in the log, the same on every
+ * manager. Managers: whether this manager reaches them. */
 static const char *node_status(node_daemon *d, const store_node *n)
 {
-    session *s;
 
     if (strcmp(n->id, d->conf.node_id) == 0) {
         return "ready";
     }
-    s = sessions_find(&d->sessions, n->id);
-    return s != NULL && s->ready ? "ready" : "down";
+    if (n->role == STORE_ROLE_MANAGER) {
+        return strcmp(manager_status(d, n), "unreachable") == 0 ? "down" : "ready";
+    }
+    return n->status == STORE_STATUS_READY ? "ready" : "down";
+}
+
+/* Leader, reachable or unreachable, as this manager sees the member; empty
+ * for workers. */
+static const char *manager_status(node_daemon *d, const store_node *n)
+{
+    uint64_t leader = d->log ? replog_leader(d->log) : 0;
+
+    if (n->role != STORE_ROLE_MANAGER) {
+        return "";
+    }
+    if (n->raft_id != 0 && n->raft_id == leader) {
+        return "leader";
+    }
+    if (n->raft_id == d->conf.raft_id || peers_reachable(d->peers, n->raft_id)) {
+        return "reachable";
+    }
+    return "unreachable";
 }
 
 static int format_json_node(node_daemon *d, util_sbuf *b, const store_node *n)
@@ -101,10 +124,11 @@ static int format_json_node(node_daemon *d, util_sbuf *b, const store_node *n)
     rv |= util_sbuf_printf(b,
                            ", \"role\": \"%s\", \"status\": \"%s\", \"self\": %s, "
                            "\"cert_serial\": \"%s\", \"cert_expiry\": \"%s\", "
-                           "\"created\": \"%s\"}",
+                           "\"created\": \"%s\", \"manager_status\": \"%s\", "
+                           "\"addr\": \"%s\"}",
                            n->role == STORE_ROLE_MANAGER ? "manager" : "worker",
                            node_status(d, n), strcmp(n->id, d->conf.node_id) == 0 ? "true" : "false",
-                           n->serial, expiry, created);
+                           n->serial, expiry, created, manager_status(d, n), n->addr);
     return rv;
 }
 
@@ -122,16 +146,16 @@ static int format_nodes(control_job *job, util_sbuf *b)
         }
         return rv | util_sbuf_printf(b, many ? "]\n" : "\n");
     }
-    rv |= util_sbuf_printf(b, "%-27s %-20s %-8s %-6s %-40s %s\n", "ID", "HOSTNAME", "ROLE",
-                           "STATUS", "CERT SERIAL", "CERT EXPIRY");
+    rv |= util_sbuf_printf(b, "%-27s %-20s %-8s %-6s %-11s %-40s %s\n", "ID", "HOSTNAME",
+                           "ROLE", "STATUS", "MANAGER", "CERT SERIAL", "CERT EXPIRY");
     for (size_t i = 0; i < job->count; i++) {
         const store_node *n = &job->nodes[i];
         char expiry[32];
         util_time_format(n->cert_not_after, expiry, sizeof(expiry));
-        rv |= util_sbuf_printf(b, "%s%s %-20s %-8s %-6s %-40s %s\n", n->id,
+        rv |= util_sbuf_printf(b, "%s%s %-20s %-8s %-6s %-11s %-40s %s\n", n->id,
                                strcmp(n->id, d->conf.node_id) == 0 ? " *" : "  ", n->hostname,
                                n->role == STORE_ROLE_MANAGER ? "manager" : "worker",
-                               node_status(d, n), n->serial, expiry);
+                               node_status(d, n), manager_status(d, n), n->serial, expiry);
     }
     return rv;
 }
@@ -181,6 +205,34 @@ static void start_node_read(node_daemon *d, peer *p, net_msg *m, int json, const
     }
 }
 
+static int format_raft(node_daemon *d, util_sbuf *b)
+{
+    const struct raft_config *c = replog_config(d->log);
+    uint64_t leader = replog_leader(d->log);
+    int rv = 0;
+
+    rv |= util_sbuf_printf(b, "Raft:         term %llu, leader %s, commit %llu, applied %llu\n",
+                           (unsigned long long)replog_term(d->log),
+                           leader == 0 ? "none" : leader == d->conf.raft_id ? "this manager"
+                           : peers_addr(d->peers, leader) ? peers_addr(d->peers, leader)
+                                                          : "unknown",
+                           (unsigned long long)replog_commit(d->log),
+                           (unsigned long long)replog_applied(d->log));
+    rv |= util_sbuf_printf(b, "Members:\n");
+    for (size_t i = 0; i < c->n; i++) {
+        uint64_t id = c->servers[i].id;
+        int self = id == d->conf.raft_id;
+        const char *addr = self ? d->conf.advertise_addr : peers_addr(d->peers, id);
+        const char *node = self ? d->conf.node_id : peers_node_id(d->peers, id);
+        rv |= util_sbuf_printf(b, "  %016llx  %-25s  %-21s  %-7s  %s%s\n", (unsigned long long)id,
+                               node ? node : "-", addr ? addr : "-",
+                               c->servers[i].role == RAFT_VOTER ? "voter" : "learner",
+                               self || peers_reachable(d->peers, id) ? "reachable" : "unreachable",
+                               id == leader ? ", leader" : "");
+    }
+    return rv;
+}
+
 static void info(node_daemon *d, peer *p, uint64_t id)
 {
     util_sbuf b = {0};
@@ -197,8 +249,8 @@ static void info(node_daemon *d, peer *p, uint64_t id)
                              sizeof(lifetime));
         rv |= util_sbuf_printf(&b, "Manager:      %s (this node)\nListen:       %s\n",
                                d->conf.advertise_addr, d->conf.listen_addr);
-        rv |= util_sbuf_printf(&b, "Applied:      %llu\nCert expiry for new certificates: %s\n",
-                               (unsigned long long)replog_applied(d->log), lifetime);
+        rv |= util_sbuf_printf(&b, "Cert expiry for new certificates: %s\n", lifetime);
+        rv |= format_raft(d, &b);
     } else {
         worker_describe(d, manager_state, sizeof(manager_state));
         rv |= util_sbuf_printf(&b, "Manager:      %s\n", manager_state);
@@ -286,7 +338,11 @@ static int manager_command(node_daemon *d, peer *p, net_msg *m, const char *cmd)
     } else if (strcmp(cmd, "join-token") == 0 && m->list_len > 1) {
         join_token(d, p, m->id, arg);
     } else if (strcmp(cmd, "update-cert-expiry") == 0 && m->list_len > 1) {
-        update_expiry(d, p, m->id, arg);
+        if (manager_is_leader(d)) {
+            update_expiry(d, p, m->id, arg);
+        } else {
+            manager_forward(d, p, m);
+        }
     } else {
         return -1;
     }

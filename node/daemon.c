@@ -209,6 +209,10 @@ static int start_servers(node_daemon *d, char *errmsg)
                     is_manager ? &d->server_tls : &d->client_tls, errmsg) != 0) {
         return -1;
     }
+    if (is_manager && d->conf.listen_addr[0] == '\0') {
+        snprintf(errmsg, DAEMON_ERRMSG_SIZE, "%s/node.conf has no listen_addr", d->data_dir);
+        return -1;
+    }
     if (is_manager && net_server_start(d->loop, d->conf.listen_addr, d->server_tls, &peer_cb,
                                        d, &d->server, errmsg) != 0) {
         return -1;
@@ -241,13 +245,6 @@ void daemon_ready(node_daemon *d, int status, const char *errmsg)
         daemon_stop(d);
         return;
     }
-    if (d->conf.role == NODE_ROLE_MANAGER) {
-        char msg[DAEMON_ERRMSG_SIZE] = "";
-        if (start_servers(d, msg) != 0) {
-            daemon_ready(d, -1, msg);
-            return;
-        }
-    }
     log_event(LOG_INFO, "node is ready", "cluster=%s listen=%s", d->conf.cluster_id,
               d->conf.role == NODE_ROLE_MANAGER ? d->conf.listen_addr : "-");
     tell_parent(d, "ok\n");
@@ -273,6 +270,10 @@ void daemon_close_done(node_daemon *d)
 void daemon_stop(node_daemon *d)
 {
     if (d->stopping) {
+        return;
+    }
+    /* A leader hands over first; finishing the transfer calls this again. */
+    if (d->conf.role == NODE_ROLE_MANAGER && d->exit_status == 0 && manager_begin_stop(d)) {
         return;
     }
     d->stopping = 1;
@@ -310,7 +311,7 @@ static void on_status_timer(uv_timer_t *timer)
     node_daemon *d = timer->data;
 
     if (d->conf.role == NODE_ROLE_MANAGER) {
-        manager_check_sessions(d);
+        manager_tick(d);
     }
 }
 
@@ -348,7 +349,11 @@ static int start(node_daemon *d, char *errmsg)
     d->handles_started = 1;
 
     if (d->conf.role == NODE_ROLE_MANAGER) {
-        /* The listener starts once the log is replayed (daemon_ready). */
+        /* Listen first: Raft traffic and the leader's reachability check
+         * for a new manager arrive before it is ready. */
+        if (start_servers(d, errmsg) != 0) {
+            return -1;
+        }
         return manager_start(d, errmsg);
     }
     if (start_servers(d, errmsg) != 0 || worker_start(d, errmsg) != 0) {

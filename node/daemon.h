@@ -11,6 +11,7 @@
 #include "ca/ca.h"
 #include "net/net.h"
 #include "node/conf.h"
+#include "node/peers.h"
 #include "node/replog.h"
 #include "store/store.h"
 
@@ -27,6 +28,7 @@ typedef struct session {
     char hostname[256];
     uint64_t last_seen_ms; /* loop time, 0 when never seen */
     int ready;
+    int recorded; /* STORE_STATUS_* last proposed to the log */
 } session;
 
 typedef struct session_table {
@@ -73,10 +75,21 @@ typedef struct node_daemon {
     /* Manager state. */
     store *store;
     replog *log;
+    struct peers *peers;
     store_cluster cluster; /* latest applied cluster record */
     int have_cluster;
     ca_signer *signer;
     session_table sessions;
+    store_node *managers; /* manager records, as last applied */
+    size_t manager_count;
+    int member;           /* this manager is in the Raft configuration */
+    int log_ready;        /* the log replayed what was committed before */
+    int announced;        /* daemon_ready was called */
+    uint64_t leader_since_ms; /* loop time this node became leader, 0 otherwise */
+    uint64_t started_ms;
+    int transferring;     /* 1 while a stopping leader hands over, 2 after */
+    uv_timer_t stop_timer;
+    int status_scan_running;
 
     /* Worker state. */
     worker_session *worker;
@@ -103,12 +116,33 @@ void daemon_reply_error(peer *p, uint64_t id, int32_t code, const char *text);
 void peer_ref(peer *p);
 void peer_unref(peer *p);
 
-/* Manager side (manager.c). */
+/* Manager side: requests (manager.c) and the Raft member (manager_raft.c). */
 int manager_start(node_daemon *d, char *errmsg);
 void manager_handle(node_daemon *d, peer *p, net_msg *m);
-void manager_check_sessions(node_daemon *d);
+void manager_tick(node_daemon *d);
 void manager_stop(node_daemon *d);
 void manager_free(node_daemon *d);
+/* Starts a clean stop of a leader: hands leadership to another voter first.
+ * Returns 1 when the stop waits for the transfer, 0 to stop at once. */
+int manager_begin_stop(node_daemon *d);
+/* Returns 1 if this manager leads; otherwise writes the no-leader or
+ * forwarding situation into errmsg and returns 0. */
+int manager_is_leader(node_daemon *d);
+/* Writes "the cluster has no leader: N of M managers reachable ..." */
+void manager_no_leader(node_daemon *d, char *out, size_t size);
+/* Forwards m to the leader and relays its response to p; returns -1 after
+ * answering p with an error itself. */
+int manager_forward(node_daemon *d, peer *p, net_msg *m);
+/* Fills out with the advertised addresses of all managers; returns count. */
+size_t manager_addresses(node_daemon *d, const char **out, size_t max);
+/* Handles a heartbeat for the identity given (leader only). */
+void manager_heartbeat(node_daemon *d, peer *p, net_msg *m, const net_peer *who);
+/* Proposes status transitions and promotions; called every second. */
+void manager_leader_duties(node_daemon *d);
+/* Leader side of NET_MSG_MEMBER_REQ: probes the new manager, then adds it
+ * as a learner; promotion follows once it has caught up. */
+uint64_t manager_receive_raft(node_daemon *d, const net_msg *m, const char *sender);
+void manager_member_request(node_daemon *d, peer *p, net_msg *m, const net_peer *who);
 
 /* Sessions (sessions.c). */
 session *sessions_find(session_table *t, const char *node_id);

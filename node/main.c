@@ -184,7 +184,7 @@ static void print_join_commands(const char *worker, const char *manager, const c
 {
     printf("To add a worker to this cluster, run:\n\n"
            "    swarmpki join --data-dir DIR --token %s %s\n\n"
-           "To add a manager to this cluster (not supported yet in this release), run:\n\n"
+           "To add a manager to this cluster, run:\n\n"
            "    swarmpki join --data-dir DIR --listen-addr HOST:PORT --token %s %s\n\n",
            worker, addr, manager, addr);
 }
@@ -232,7 +232,8 @@ static int cmd_join(const cli_args *a)
 {
     const char *token = NULL;
     const char *addr = NULL;
-    const char *unused = NULL;
+    const char *listen = NULL;
+    const char *advertise = NULL;
     char errmsg[SETUP_ERRMSG_SIZE] = "";
     setup_join_result r;
     int detach = 0;
@@ -240,8 +241,8 @@ static int cmd_join(const cli_args *a)
 
     for (int i = 1; i < a->argc; i++) {
         if ((rv = cli_option(a->argc, a->argv, &i, "--token", &token)) ||
-            (rv = cli_option(a->argc, a->argv, &i, "--listen-addr", &unused)) ||
-            (rv = cli_option(a->argc, a->argv, &i, "--advertise-addr", &unused))) {
+            (rv = cli_option(a->argc, a->argv, &i, "--listen-addr", &listen)) ||
+            (rv = cli_option(a->argc, a->argv, &i, "--advertise-addr", &advertise))) {
             if (rv < 0) {
                 return cli_usage_error("join", "%s needs a value", a->argv[i]);
             }
@@ -259,7 +260,10 @@ static int cmd_join(const cli_args *a)
     if (addr == NULL) {
         return cli_usage_error("join", "the manager address HOST:PORT is required");
     }
-    if (setup_join(a->data_dir, token, addr, &r, errmsg) != 0) {
+    if (advertise != NULL && listen == NULL) {
+        return cli_usage_error("join", "--advertise-addr needs --listen-addr");
+    }
+    if (setup_join(a->data_dir, token, addr, listen, advertise, &r, errmsg) != 0) {
         return cli_fail("%s", errmsg);
     }
     printf("Joined cluster %s as %s node %s.\n", r.cluster_id, r.role, r.node_id);

@@ -29,9 +29,9 @@ static const char *role_name(int role)
 
 /* Checks that the peer's certificate belongs to a node of this cluster
  * whose role may make the request. */
-static int authorize(node_daemon *d, peer *p, int manager_only, uint64_t id)
+static int authorize(node_daemon *d, peer *p, const net_peer *who, int manager_only,
+                     uint64_t id)
 {
-    const net_peer *who = &p->identity;
     const char *why = NULL;
 
     if (!who->has_cert) {
@@ -140,6 +140,7 @@ static void join_done(void *arg, int status, const char *errmsg, apply_result *r
         resp.cert_pem = result->cert_pem;
         result->cert_pem = NULL;
         resp.bundle_pem = strdup(d->cluster.bundle_pem);
+        resp.raft_id = result->raft_id;
         if (!resp.node_id || !resp.role || !resp.cluster_id || !resp.bundle_pem) {
             daemon_reply_error(req->peer, req->id, NET_STATUS_INTERNAL, "out of memory");
         } else {
@@ -195,24 +196,61 @@ static int build_issue(node_daemon *d, net_msg *m, int role, store_command *cmd,
     return 0;
 }
 
-static void handle_join(node_daemon *d, peer *p, net_msg *m)
+/* A new manager needs an address no member uses, and a fresh Raft id. */
+static int check_manager_join(node_daemon *d, peer *p, net_msg *m, uint64_t *member_id)
+{
+    const char *addrs[CONF_MAX_MANAGERS];
+    size_t count = manager_addresses(d, addrs, CONF_MAX_MANAGERS);
+    char text[256];
+
+    if (m->addr == NULL || m->addr[0] == '\0') {
+        daemon_reply_error(p, m->id, NET_STATUS_BAD_REQUEST,
+                           "a manager must join with --listen-addr HOST:PORT");
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(addrs[i], m->addr) == 0) {
+            snprintf(text, sizeof(text),
+                     "the address %s is already used by a manager of this cluster; choose "
+                     "another --advertise-addr",
+                     m->addr);
+            log_event(LOG_WARN, "manager join rejected: address in use", "addr=%s", m->addr);
+            daemon_reply_error(p, m->id, NET_STATUS_DENIED, text);
+            return -1;
+        }
+    }
+    /* Random 63-bit ids: removed ids are never reused in practice, and the
+     * core rejects one that was. */
+    do {
+        if (uv_random(NULL, NULL, member_id, sizeof(*member_id), 0, NULL) != 0) {
+            daemon_reply_error(p, m->id, NET_STATUS_INTERNAL, "no randomness available");
+            return -1;
+        }
+        *member_id &= INT64_MAX;
+    } while (*member_id == 0 || *member_id == d->conf.raft_id);
+    return 0;
+}
+
+static void handle_join(node_daemon *d, peer *p, net_msg *m, const net_peer *who)
 {
     store_command cmd = {0};
     char errmsg[CA_ERRMSG_SIZE] = "";
     join_request *req;
+    uint64_t member_id = 0;
     int role;
     int status;
 
     if (check_token(d, p, m, &role) != 0) {
         return;
     }
-    if (role == STORE_ROLE_MANAGER) {
-        log_event(LOG_WARN, "join rejected: manager join", "peer=%s", p->identity.addr);
-        daemon_reply_error(p, m->id, NET_STATUS_UNSUPPORTED,
-                           "joining as a manager is not supported yet; use the worker token");
+    if (role == STORE_ROLE_MANAGER && check_manager_join(d, p, m, &member_id) != 0) {
         return;
     }
     status = build_issue(d, m, role, &cmd, errmsg);
+    if (role == STORE_ROLE_MANAGER) {
+        cmd.node.raft_id = member_id;
+        snprintf(cmd.node.addr, sizeof(cmd.node.addr), "%s", m->addr);
+    }
     if (status != 0) {
         log_event(LOG_WARN, "join rejected", "peer=%s error=%s", p->identity.addr,
                   log_quote(errmsg));
@@ -240,50 +278,138 @@ static void handle_join(node_daemon *d, peer *p, net_msg *m)
     store_command_free(&cmd);
 }
 
-static void handle_heartbeat(node_daemon *d, peer *p, net_msg *m)
+void manager_heartbeat(node_daemon *d, peer *p, net_msg *m, const net_peer *who)
 {
     net_msg resp = {.type = NET_MSG_HEARTBEAT_RESP, .id = m->id};
+    const char *addrs[CONF_MAX_MANAGERS];
     session *s;
-    char *managers[1];
 
-    if (authorize(d, p, 0, m->id) != 0) {
+    if (authorize(d, p, who, 0, m->id) != 0) {
         return;
     }
-    s = sessions_upsert(&d->sessions, p->identity.common_name);
+    s = sessions_upsert(&d->sessions, who->common_name);
     if (s == NULL) {
         daemon_reply_error(p, m->id, NET_STATUS_INTERNAL, "out of memory");
         return;
     }
     if (!s->ready) {
-        log_event(LOG_INFO, "node is ready", "peer_node=%s peer=%s", s->node_id,
-                  p->identity.addr);
+        log_event(LOG_INFO, "node session is up", "peer_node=%s peer=%s", s->node_id,
+                  who->addr);
     }
     s->ready = 1;
     s->last_seen_ms = uv_now(d->loop);
     snprintf(s->hostname, sizeof(s->hostname), "%s", m->hostname ? m->hostname : "");
 
-    managers[0] = d->conf.advertise_addr;
     resp.period_ms = d->heartbeat_ms;
-    resp.list = managers;
-    resp.list_len = 1;
+    resp.list = (char **)addrs;
+    resp.list_len = (uint32_t)manager_addresses(d, addrs, CONF_MAX_MANAGERS);
     daemon_reply(p, &resp);
+}
+
+/* The identity a request speaks for: the peer's own, or for a request a
+ * manager forwarded, the origin it names. */
+static void request_identity(node_daemon *d, peer *p, const net_msg *m, net_peer *who)
+{
+    *who = p->identity;
+    if (m->origin_cn == NULL || !p->identity.has_cert ||
+        strcmp(p->identity.org_unit, CA_ROLE_MANAGER_OU) != 0 ||
+        strcmp(p->identity.org, d->conf.cluster_id) != 0) {
+        return;
+    }
+    memset(who, 0, sizeof(*who));
+    who->has_cert = m->origin_ou != NULL && m->origin_org != NULL;
+    snprintf(who->common_name, sizeof(who->common_name), "%s", m->origin_cn);
+    snprintf(who->org_unit, sizeof(who->org_unit), "%s", m->origin_ou ? m->origin_ou : "");
+    snprintf(who->org, sizeof(who->org), "%s", m->origin_org ? m->origin_org : "");
+    snprintf(who->addr, sizeof(who->addr), "%s", m->origin_addr ? m->origin_addr : "");
+}
+
+/* Decodes a Raft message and hands it to the core; returns the sender's
+ * member id, or 0 when the message was dropped. */
+uint64_t manager_receive_raft(node_daemon *d, const net_msg *m, const char *sender)
+{
+    struct raft_message rm;
+    char errmsg[NET_ERRMSG_SIZE] = "";
+    uint64_t from;
+
+    if (d->log == NULL || d->stopping) {
+        return 0;
+    }
+    if (net_raft_decode(m->bin, m->bin_len, &rm, errmsg) != 0) {
+        log_event(LOG_WARN, "invalid Raft message", "cn=%s error=%s", log_quote(sender),
+                  log_quote(errmsg));
+        return 0;
+    }
+    from = rm.from;
+    replog_receive(d->log, &rm);
+    net_raft_free(&rm);
+    return from;
+}
+
+static void handle_raft(node_daemon *d, peer *p, net_msg *m)
+{
+    uint64_t from;
+
+    if (authorize(d, p, &p->identity, 1, m->id) != 0) {
+        return;
+    }
+    from = manager_receive_raft(d, m, p->identity.common_name);
+    if (from != 0 && peers_node_id(d->peers, from) == NULL) {
+        peers_note_inbound(d->peers, from, p);
+    }
+}
+
+/* Requests that change state go to the leader; elsewhere they are
+ * forwarded. Returns 1 when the request was forwarded or answered. */
+static int route_to_leader(node_daemon *d, peer *p, net_msg *m)
+{
+    if (manager_is_leader(d)) {
+        return 0;
+    }
+    manager_forward(d, p, m);
+    return 1;
 }
 
 void manager_handle(node_daemon *d, peer *p, net_msg *m)
 {
+    net_peer who;
+
+    if (m->type == NET_MSG_RAFT && !d->stopping && d->log != NULL) {
+        handle_raft(d, p, m);
+        return;
+    }
     if (!d->have_cluster || d->stopping) {
         daemon_reply_error(p, m->id, NET_STATUS_UNAVAILABLE, "the manager is not ready");
         return;
     }
+    request_identity(d, p, m, &who);
     switch (m->type) {
     case NET_MSG_BUNDLE_REQ:
         handle_bundle(d, p, m);
         break;
+    case NET_MSG_RAFT:
+        handle_raft(d, p, m);
+        break;
     case NET_MSG_JOIN_REQ:
-        handle_join(d, p, m);
+        if (!route_to_leader(d, p, m)) {
+            handle_join(d, p, m, &who);
+        }
         break;
     case NET_MSG_HEARTBEAT_REQ:
-        handle_heartbeat(d, p, m);
+        if (!route_to_leader(d, p, m)) {
+            manager_heartbeat(d, p, m, &who);
+        }
+        break;
+    case NET_MSG_MEMBER_REQ:
+        if (authorize(d, p, &who, 1, m->id) == 0 && !route_to_leader(d, p, m)) {
+            manager_member_request(d, p, m, &who);
+        }
+        break;
+    case NET_MSG_CONTROL_REQ:
+        /* A follower forwards `update` to the leader as a control request. */
+        if (authorize(d, p, &p->identity, 1, m->id) == 0 && !route_to_leader(d, p, m)) {
+            control_handle(d, p, m);
+        }
         break;
     default:
         log_event(LOG_WARN, "unexpected message type", "peer=%s type=%u", p->identity.addr,
@@ -293,125 +419,3 @@ void manager_handle(node_daemon *d, peer *p, net_msg *m)
     }
 }
 
-/* Marks workers down once they missed DAEMON_MISSED_HEARTBEATS. */
-void manager_check_sessions(node_daemon *d)
-{
-    uint64_t now = uv_now(d->loop);
-    uint64_t limit = (uint64_t)d->heartbeat_ms * DAEMON_MISSED_HEARTBEATS;
-
-    for (size_t i = 0; i < d->sessions.cap; i++) {
-        session *s = &d->sessions.slots[i];
-        if (s->node_id[0] != '\0' && s->ready && now - s->last_seen_ms > limit) {
-            s->ready = 0;
-            log_event(LOG_WARN, "node is down: heartbeats missed", "peer_node=%s missed_ms=%llu",
-                      s->node_id, (unsigned long long)(now - s->last_seen_ms));
-        }
-    }
-}
-
-static void on_cluster(void *arg, store_cluster *cluster)
-{
-    node_daemon *d = arg;
-    char errmsg[CA_ERRMSG_SIZE] = "";
-    ca_signer *signer = NULL;
-
-    if (ca_signer_open(cluster->signer_cert_pem, strlen(cluster->signer_cert_pem),
-                       cluster->signer_key_pem, strlen(cluster->signer_key_pem), &signer,
-                       errmsg) != 0) {
-        /* Keep serving with the previous signer rather than none. */
-        log_event(LOG_ERROR, "the replicated signing certificate does not load", "error=%s",
-                  log_quote(errmsg));
-        store_cluster_free(cluster);
-        return;
-    }
-    if (d->signer != NULL) {
-        ca_signer_close(d->signer);
-    }
-    if (d->have_cluster) {
-        store_cluster_free(&d->cluster);
-    }
-    d->signer = signer;
-    d->cluster = *cluster;
-    d->have_cluster = 1;
-}
-
-static void log_ready(void *arg, int status, const char *errmsg)
-{
-    node_daemon *d = arg;
-    char message[DAEMON_ERRMSG_SIZE];
-
-    if (status == 0 && !d->have_cluster) {
-        status = STORE_ECORRUPT;
-        errmsg = "the store holds no cluster record; the data directory is incomplete";
-    }
-    if (status != 0) {
-        snprintf(message, sizeof(message), "replay the log in %s/store: %s", d->data_dir,
-                 errmsg ? errmsg : store_strerror(status));
-        daemon_ready(d, -1, message);
-        return;
-    }
-    if (strcmp(d->cluster.id, d->conf.cluster_id) != 0) {
-        snprintf(message, sizeof(message), "%s/store belongs to cluster %s, not %s", d->data_dir,
-                 d->cluster.id, d->conf.cluster_id);
-        daemon_ready(d, -1, message);
-        return;
-    }
-    log_event(LOG_INFO, "replicated log replayed", "applied=%llu",
-              (unsigned long long)replog_applied(d->log));
-    daemon_ready(d, 0, NULL);
-}
-
-int manager_start(node_daemon *d, char *errmsg)
-{
-    char path[PATH_MAX + 16];
-    int rv;
-
-    snprintf(path, sizeof(path), "%s/store", d->data_dir);
-    rv = store_open(path, &d->store, errmsg);
-    if (rv != 0) {
-        return -1;
-    }
-    rv = replog_open(d->loop, d->store, on_cluster, d, &d->log, errmsg);
-    if (rv == 0) {
-        rv = replog_start(d->log, log_ready, d);
-        if (rv != 0) {
-            snprintf(errmsg, DAEMON_ERRMSG_SIZE, "start the replicated log: %s",
-                     store_strerror(rv));
-        }
-    }
-    return rv == 0 ? 0 : -1;
-}
-
-static void log_closed(void *arg)
-{
-    node_daemon *d = arg;
-
-    d->log = NULL;
-    store_close(d->store);
-    d->store = NULL;
-    daemon_close_done(d);
-}
-
-void manager_stop(node_daemon *d)
-{
-    if (d->log != NULL) {
-        d->pending_closes++;
-        replog_close(d->log, log_closed, d);
-    } else if (d->store != NULL) {
-        store_close(d->store);
-        d->store = NULL;
-    }
-}
-
-void manager_free(node_daemon *d)
-{
-    if (d->signer != NULL) {
-        ca_signer_close(d->signer);
-        d->signer = NULL;
-    }
-    if (d->have_cluster) {
-        store_cluster_free(&d->cluster);
-        d->have_cluster = 0;
-    }
-    sessions_free(&d->sessions);
-}

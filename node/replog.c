@@ -1,264 +1,378 @@
+/* The loop-thread half of the replicated log: steps the Raft core, copies
+ * each update out of it, hands batches to replog_write on a worker thread,
+ * and afterwards sends the held messages, answers proposals and reports
+ * what became durable. */
 #include "node/replog.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/net.h"
 #include "node/log.h"
+#include "node/replog_internal.h"
 
-typedef struct proposal {
-    struct proposal *next;
-    store_entry entry;
-    replog_done_cb cb;
-    void *arg;
-    int status;
-    char errmsg[STORE_ERRMSG_SIZE];
-    apply_result result;
-} proposal;
-
-typedef struct batch {
-    uv_work_t req;
-    replog *log;
-    proposal **items; /* in index order */
-    size_t count;
-    uint64_t first_index;
-    int persist_status;
-    int apply_status;
-    char errmsg[STORE_ERRMSG_SIZE];
-    uint64_t applied; /* after the batch */
-    store_cluster cluster;
-    int have_cluster;
-} batch;
-
-struct replog {
-    uv_loop_t *loop;
-    store *store;
-    replog_cluster_cb on_cluster;
-    void *cb_arg;
-    uint64_t term;
-    uint64_t last_index;
-    uint64_t applied;
-    proposal *queue_head;
-    proposal *queue_tail;
-    batch *in_flight;
-    int closing;
-    void (*ready)(void *arg, int status, const char *errmsg);
-    void *ready_arg;
-    void (*close_done)(void *arg);
-    void *close_arg;
-};
+/* A failed write (a full disk, say) is retried after this delay; nothing of
+ * it was acted on, so retrying is safe. */
+#define WRITE_RETRY_MS 1000
 
 static void kick(replog *log);
+static int handle_update(replog *log, struct raft_update *u);
 
-int replog_open(uv_loop_t *loop, store *st, replog_cluster_cb on_cluster, void *arg,
-                replog **out, char *errmsg)
+void replog_options_default(replog_options *o)
 {
-    replog *log = calloc(1, sizeof(*log));
-    store_hard_state hs;
-    store_txn *txn;
-    uint64_t first;
+    memset(o, 0, sizeof(*o));
+    o->tick_ms = 100;
+    o->heartbeat_ticks = 1;
+    o->election_ticks_min = 10;
+    o->election_ticks_max = 20;
+    o->snapshot_every = 10000;
+    o->snapshot_trailing = 500;
+}
+
+static void trace(void *user, const struct raft_trace *t)
+{
+    log_event(LOG_DEBUG, t->msg, "term=%llu index=%llu peer=%llx",
+              (unsigned long long)t->term, (unsigned long long)t->index,
+              (unsigned long long)t->peer);
+}
+
+/* Steps the core and takes its update; returns the step's error. */
+static int step(replog *log, struct raft_event *e)
+{
+    struct raft_update u;
     int rv;
 
-    if (log == NULL) {
-        snprintf(errmsg, STORE_ERRMSG_SIZE, "open replicated log: out of memory");
-        return STORE_ENOMEM;
+    e->now = uv_now(log->loop);
+    rv = raft_step(log->raft, e, &u);
+    if (handle_update(log, &u) != 0) {
+        log_event(LOG_ERROR, "out of memory while handling a Raft update", NULL);
     }
-    rv = store_txn_begin(st, 0, &txn, errmsg);
-    if (rv != 0) {
-        free(log);
-        return rv;
-    }
-    rv = store_hard_state_get(txn, &hs, errmsg);
-    if (rv == 0) {
-        rv = store_log_bounds(txn, &first, &log->last_index, errmsg);
-    }
-    if (rv == 0) {
-        rv = store_applied_get(txn, &log->applied, errmsg);
-    }
-    store_txn_abort(txn);
-    if (rv != 0) {
-        free(log);
-        return rv;
-    }
+    return rv;
+}
 
-    log->loop = loop;
-    log->store = st;
-    log->on_cluster = on_cluster;
-    log->cb_arg = arg;
-    log->term = hs.term ? hs.term : 1;
-    *out = log;
+/* ---- proposals ---- */
+
+static void finish_proposal(proposal *p, int status, const char *errmsg, apply_result *result)
+{
+    apply_result empty = {0};
+
+    p->cb(p->arg, status, errmsg, result ? result : &empty);
+    free(p);
+}
+
+/* Fails every waiting proposal: after a leadership change they may or may
+ * not commit, and their requests are safe to retry. */
+static void fail_proposals(replog *log, const char *why)
+{
+    proposal *p = log->proposals;
+
+    log->proposals = log->proposals_tail = NULL;
+    while (p != NULL) {
+        proposal *next = p->next;
+        finish_proposal(p, STORE_EINVALID, why, NULL);
+        p = next;
+    }
+}
+
+static void resolve_proposals(replog *log, captured *c)
+{
+    for (size_t i = 0; i < c->n_committed; i++) {
+        const store_entry *e = &c->committed[i];
+
+        while (log->proposals != NULL && log->proposals->index <= e->index) {
+            proposal *p = log->proposals;
+            log->proposals = p->next;
+            if (log->proposals == NULL) {
+                log->proposals_tail = NULL;
+            }
+            if (p->index == e->index && p->term == e->term && c->applied[i]) {
+                finish_proposal(p, 0, NULL, &c->results[i]);
+            } else {
+                finish_proposal(p, STORE_EINVALID,
+                                "the entry was replaced after a leader change; retry", NULL);
+            }
+        }
+    }
+}
+
+/* ---- capturing updates ---- */
+
+static int copy_entries(const struct raft_entry *in, size_t n, store_entry **out)
+{
+    *out = calloc(n ? n : 1, sizeof(**out));
+    if (*out == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        store_entry *e = &(*out)[i];
+        e->index = in[i].index;
+        e->term = in[i].term;
+        e->type = in[i].type;
+        e->len = in[i].len;
+        e->data = malloc(in[i].len ? in[i].len : 1);
+        if (e->data == NULL) {
+            return -1;
+        }
+        if (in[i].len > 0) {
+            memcpy(e->data, in[i].data, in[i].len);
+        }
+    }
     return 0;
 }
 
-uint64_t replog_applied(const replog *log)
+static int encode_message(const struct raft_message *m, held_message *out)
 {
-    return log->applied;
-}
+    char errmsg[NET_ERRMSG_SIZE] = "";
 
-static proposal *find_item(batch *b, uint64_t index)
-{
-    if (index < b->first_index || index >= b->first_index + b->count) {
-        return NULL;
+    out->to = m->to;
+    if (net_raft_encode(m, &out->data, &out->len, errmsg) != 0) {
+        log_event(LOG_ERROR, "encoding a Raft message failed", "to=%llx error=%s",
+                  (unsigned long long)m->to, log_quote(errmsg));
+        return -1;
     }
-    return b->items[index - b->first_index];
+    return 0;
 }
 
-/* Worker thread: one transaction appends the batch and makes it durable. */
-static int persist_batch(batch *b)
+static void send_now(replog *log, const struct raft_message *m)
 {
-    store_entry *entries;
-    store_txn *txn;
-    int rv;
+    held_message h;
 
-    if (b->count == 0) {
+    if (encode_message(m, &h) == 0) {
+        log->cb.send(log->cb.arg, h.to, h.data, h.len);
+        free(h.data);
+    }
+}
+
+static int capture_snapshot(captured *c, const struct raft_snapshot_write *s)
+{
+    c->has_snapshot = 1;
+    c->install = s->install;
+    c->snapshot_offset = s->offset;
+    c->snapshot_len = s->len;
+    c->snapshot_data = malloc(s->len ? s->len : 1);
+    c->snapshot_meta.index = s->meta.index;
+    c->snapshot_meta.term = s->meta.term;
+    c->snapshot_meta.size = s->meta.size;
+    if (c->snapshot_data == NULL) {
+        return -1;
+    }
+    if (s->len > 0) {
+        memcpy(c->snapshot_data, s->data, s->len);
+    }
+    return raft_config_encode(&s->meta.config, &c->snapshot_meta.config,
+                              &c->snapshot_meta.config_len);
+}
+
+/* Copies what must wait for the disk; sends what need not. */
+static int capture(replog *log, const struct raft_update *u, captured *c)
+{
+    c->hard_state_changed = u->hard_state_changed;
+    c->term = u->term;
+    c->vote = u->vote;
+    c->compact_index = u->compact_index;
+    if (u->has_snapshot && capture_snapshot(c, &u->snapshot) != 0) {
+        return -1;
+    }
+    if (u->n_entries > 0 && copy_entries(u->entries, u->n_entries, &c->entries) != 0) {
+        return -1;
+    }
+    c->n_entries = u->n_entries;
+    if (u->n_committed > 0) {
+        if (copy_entries(u->committed, u->n_committed, &c->committed) != 0) {
+            return -1;
+        }
+        c->results = calloc(u->n_committed, sizeof(*c->results));
+        c->applied = calloc(u->n_committed, sizeof(*c->applied));
+        if (c->results == NULL || c->applied == NULL) {
+            return -1;
+        }
+    }
+    c->n_committed = u->n_committed;
+    c->held = calloc(u->n_messages ? u->n_messages : 1, sizeof(*c->held));
+    if (c->held == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < u->n_messages; i++) {
+        const struct raft_message *m = &u->messages[i];
+        if (!u->hard_state_changed && m->type == RAFT_MSG_APPEND) {
+            send_now(log, m);
+        } else if (encode_message(m, &c->held[c->n_held]) == 0) {
+            c->n_held++;
+        }
+    }
+    return 0;
+}
+
+static int needs_disk(const captured *c)
+{
+    return c->hard_state_changed || c->has_snapshot || c->n_entries > 0 ||
+           c->compact_index > 0 || c->n_committed > 0;
+}
+
+static void note_state(replog *log, const struct raft_update *u)
+{
+    int was_leader = log->state == RAFT_LEADER;
+
+    if (!u->state_changed && raft_term_of(log->raft) == log->term) {
+        return;
+    }
+    log->state = raft_state_of(log->raft);
+    log->leader = raft_leader_of(log->raft);
+    log->term = raft_term_of(log->raft);
+    if (was_leader && log->state != RAFT_LEADER) {
+        fail_proposals(log, "this manager lost the leadership; retry");
+    }
+    if (log->cb.state != NULL) {
+        log->cb.state(log->cb.arg, log->state, log->leader, log->term);
+    }
+}
+
+static int handle_update(replog *log, struct raft_update *u)
+{
+    captured *c = calloc(1, sizeof(*c));
+    int rv = 0;
+
+    if (c == NULL || capture(log, u, c) != 0) {
+        if (c != NULL) {
+            captured_free(c);
+        }
+        c = NULL;
+        rv = -1;
+    }
+
+    /* After the capture: the state callback may step the core again, which
+     * invalidates u. */
+    note_state(log, u);
+    if (c == NULL) {
+        return rv;
+    }
+
+    /* Nothing to write and nothing ahead of it: send at once. */
+    if (!needs_disk(c) && log->queue_head == NULL && log->in_flight == NULL) {
+        for (size_t i = 0; i < c->n_held; i++) {
+            log->cb.send(log->cb.arg, c->held[i].to, c->held[i].data, c->held[i].len);
+        }
+        captured_free(c);
         return 0;
     }
-    entries = calloc(b->count, sizeof(*entries));
-    if (entries == NULL) {
-        snprintf(b->errmsg, sizeof(b->errmsg), "persist log entries: out of memory");
-        return STORE_ENOMEM;
+    if (log->queue_tail != NULL) {
+        log->queue_tail->next = c;
+    } else {
+        log->queue_head = c;
     }
-    for (size_t i = 0; i < b->count; i++) {
-        entries[i] = b->items[i]->entry;
-    }
-    rv = store_txn_begin(b->log->store, 1, &txn, b->errmsg);
-    if (rv == 0) {
-        rv = store_log_append(txn, entries, b->count, b->errmsg);
-        if (rv == 0) {
-            rv = store_txn_commit(txn, b->errmsg);
-        } else {
-            store_txn_abort(txn);
+    log->queue_tail = c;
+    kick(log);
+    return 0;
+}
+
+/* ---- batches ---- */
+
+static void retry_write(uv_timer_t *timer);
+
+static void finish_job_updates(replog *log, job *j)
+{
+    captured *c = j->first;
+
+    while (c != NULL) {
+        captured *next = c->next;
+        struct raft_event e = {.type = RAFT_EVENT_PERSISTED};
+
+        for (size_t i = 0; i < c->n_held; i++) {
+            log->cb.send(log->cb.arg, c->held[i].to, c->held[i].data, c->held[i].len);
         }
-    }
-    free(entries);
-    return rv;
-}
-
-static int apply_entry(batch *b, store_txn *txn, const store_entry *entry)
-{
-    store_command cmd;
-    apply_result scratch;
-    proposal *item = find_item(b, entry->index);
-    apply_result *result = item ? &item->result : &scratch;
-    int rv;
-
-    if (entry->type != STORE_ENTRY_NORMAL) {
-        return 0;
-    }
-    rv = store_command_decode(entry->data, entry->len, &cmd, b->errmsg);
-    if (rv != 0) {
-        return rv;
-    }
-    rv = apply_command(txn, &cmd, result, b->errmsg);
-    store_command_free(&cmd);
-    if (result == &scratch) {
-        apply_result_clear(&scratch);
-    }
-    return rv;
-}
-
-/* Worker thread: applies every committed entry not yet applied, in one
- * transaction that also records the applied index. With one voter, all
- * durable entries are committed. */
-static int apply_committed(batch *b)
-{
-    uint64_t applied = b->log->applied;
-    uint64_t first;
-    uint64_t last;
-    store_txn *txn;
-    int rv;
-
-    rv = store_txn_begin(b->log->store, 1, &txn, b->errmsg);
-    if (rv != 0) {
-        return rv;
-    }
-    rv = store_log_bounds(txn, &first, &last, b->errmsg);
-    for (uint64_t i = applied + 1; rv == 0 && i <= last; i++) {
-        store_entry entry;
-        rv = store_log_get(txn, i, &entry, b->errmsg);
-        if (rv == 0) {
-            rv = apply_entry(b, txn, &entry);
-            store_entry_free(&entry);
+        resolve_proposals(log, c);
+        if (c->n_entries > 0) {
+            e.persisted.index = c->entries[c->n_entries - 1].index;
+            e.persisted.term = c->entries[c->n_entries - 1].term;
+            step(log, &e);
+        } else if (c->install) {
+            e.persisted.index = c->snapshot_meta.index;
+            e.persisted.term = c->snapshot_meta.term;
+            step(log, &e);
         }
-        if (rv == 0) {
-            applied = i;
-        }
+        captured_free(c);
+        c = next;
     }
-    if (rv == 0 && applied != b->log->applied) {
-        rv = store_applied_put(txn, applied, b->errmsg);
+}
+
+static void deliver_reload(replog *log, job *j)
+{
+    if (j->have_cluster && log->cb.cluster != NULL) {
+        log->cb.cluster(log->cb.arg, &j->cluster);
+    } else if (j->have_cluster) {
+        store_cluster_free(&j->cluster);
     }
-    if (rv == 0) {
-        int found = store_cluster_get(txn, &b->cluster, b->errmsg);
-        b->have_cluster = found == 0;
-        rv = found == STORE_ENOTFOUND ? 0 : found;
+    if (j->have_managers && log->cb.managers != NULL) {
+        log->cb.managers(log->cb.arg, j->managers, j->n_managers);
+    } else {
+        free(j->managers);
     }
+}
+
+/* Plans a snapshot at the applied index once enough entries piled up. */
+static void plan_snapshot(replog *log, job *next)
+{
+    struct raft_snapshot_meta meta;
+
+    if (log->applied < log->snapshot_index + log->opts.snapshot_every || log->snapshot_pending) {
+        return;
+    }
+    if (raft_snapshot_meta_at(log->raft, log->applied, &meta) != 0) {
+        return;
+    }
+    if (raft_config_encode(&meta.config, &next->snapshot_config,
+                           &next->snapshot_config_len) == 0) {
+        next->take_snapshot = 1;
+        next->snapshot_index = meta.index;
+        next->snapshot_term = meta.term;
+        log->snapshot_pending = 1;
+    }
+    raft_config_free(&meta.config);
+}
+
+static void after_write(uv_work_t *req, int status)
+{
+    job *j = req->data;
+    replog *log = j->log;
+    int rv = status != 0 ? STORE_EIO : j->status;
+
     if (rv != 0) {
-        store_txn_abort(txn);
-        return rv;
+        /* Keep the batch: it is retried as it is, ahead of newer updates. */
+        log_event(LOG_ERROR, "writing the Raft log failed; retrying", "error=%s",
+                  log_quote(j->errmsg));
+        free(j->snapshot_config);
+        j->take_snapshot = 0;
+        j->snapshot_config = NULL;
+        log->snapshot_pending = 0;
+        if (!log->closing) {
+            uv_timer_start(&log->tick, retry_write, WRITE_RETRY_MS, 0);
+            return;
+        }
+        j->applied = log->applied;
     }
-    rv = store_txn_commit(txn, b->errmsg);
+    log->applied = j->applied;
+    if (j->take_snapshot && rv == 0) {
+        struct raft_event e = {.type = RAFT_EVENT_SNAPSHOT};
+        e.snapshot.index = j->snapshot_index;
+        e.snapshot.term = j->snapshot_term;
+        log->snapshot_index = j->snapshot_index;
+        log->snapshot_pending = 0;
+        log_event(LOG_INFO, "snapshot taken", "index=%llu",
+                  (unsigned long long)j->snapshot_index);
+        step(log, &e);
+    }
+    deliver_reload(log, j);
     if (rv == 0) {
-        b->applied = applied;
-    }
-    return rv;
-}
-
-static void work(uv_work_t *req)
-{
-    batch *b = req->data;
-
-    b->applied = b->log->applied;
-    b->persist_status = persist_batch(b);
-    if (b->persist_status == 0) {
-        b->apply_status = apply_committed(b);
-    }
-}
-
-static void finish_item(proposal *item, int status, const char *errmsg)
-{
-    item->cb(item->arg, status, errmsg, &item->result);
-    apply_result_clear(&item->result);
-    free(item->entry.data);
-    free(item);
-}
-
-static void after_work(uv_work_t *req, int status)
-{
-    batch *b = req->data;
-    replog *log = b->log;
-    int rv = b->persist_status ? b->persist_status : b->apply_status;
-
-    if (status != 0 && rv == 0) {
-        rv = STORE_EIO;
-        snprintf(b->errmsg, sizeof(b->errmsg), "log write was cancelled");
-    }
-    if (b->persist_status != 0) {
-        /* Nothing of the batch reached the log: its indexes are free again. */
-        log->last_index = b->first_index - 1;
-        log_event(LOG_ERROR, "persisting log entries failed", "entries=%zu error=%s", b->count,
-                  log_quote(b->errmsg));
-    } else if (b->apply_status != 0) {
-        log_event(LOG_ERROR, "applying committed entries failed; retrying with the next batch",
-                  "applied=%llu error=%s", (unsigned long long)log->applied,
-                  log_quote(b->errmsg));
-    }
-    log->applied = b->applied;
-
-    if (b->have_cluster && log->on_cluster != NULL) {
-        log->on_cluster(log->cb_arg, &b->cluster);
-    } else if (b->have_cluster) {
-        store_cluster_free(&b->cluster);
-    }
-    for (size_t i = 0; i < b->count; i++) {
-        finish_item(b->items[i], rv, rv ? b->errmsg : NULL);
+        finish_job_updates(log, j);
     }
     if (log->ready != NULL) {
         void (*ready)(void *, int, const char *) = log->ready;
         log->ready = NULL;
-        ready(log->ready_arg, rv, rv ? b->errmsg : NULL);
+        ready(log->ready_arg, rv, rv ? j->errmsg : NULL);
     }
-    free(b->items);
-    free(b);
+    free(j->snapshot_config);
+    free(j);
 
     /* Only now may the next batch start, or a close requested by one of
      * the callbacks above free the log. */
@@ -266,91 +380,163 @@ static void after_work(uv_work_t *req, int status)
     kick(log);
 }
 
-static int submit(replog *log, batch *b)
+static int submit(replog *log, job *j)
 {
-    int rv;
-
-    b->log = log;
-    b->req.data = b;
-    rv = uv_queue_work(log->loop, &b->req, work, after_work);
-    if (rv == 0) {
-        log->in_flight = b;
+    j->log = log;
+    j->req.data = j;
+    j->applied_before = log->applied;
+    if (uv_queue_work(log->loop, &j->req, replog_write, after_write) != 0) {
+        return -1;
     }
-    return rv;
+    log->in_flight = j;
+    return 0;
 }
 
-/* Takes every queued proposal into one batch, unless a batch is in flight. */
+static void restart_tick(replog *log);
+
+static void retry_write(uv_timer_t *timer)
+{
+    replog *log = timer->data;
+    job *j = log->in_flight;
+
+    restart_tick(log);
+    if (j != NULL && submit(log, j) != 0) {
+        uv_timer_start(&log->tick, retry_write, WRITE_RETRY_MS, 0);
+    }
+}
+
+static void free_log(replog *log);
+
 static void kick(replog *log)
 {
-    size_t count = 0;
-    batch *b;
+    job *j;
 
     if (log->in_flight != NULL) {
         return;
     }
     if (log->closing) {
-        if (log->close_done != NULL) {
-            void (*done)(void *) = log->close_done;
-            void *arg = log->close_arg;
-            free(log);
-            done(arg);
-        }
+        free_log(log);
         return;
     }
-    if (log->queue_head == NULL) {
+    if (log->queue_head == NULL && !log->reload_pending &&
+        log->applied < log->snapshot_index + log->opts.snapshot_every) {
         return;
     }
-    b = calloc(1, sizeof(*b));
-    for (proposal *p = log->queue_head; p != NULL; p = p->next) {
-        count++;
-    }
-    if (b != NULL) {
-        b->items = calloc(count, sizeof(*b->items));
-    }
-    if (b == NULL || b->items == NULL) {
-        /* Leave the queue as it is; the next proposal tries again. */
-        free(b);
-        log_event(LOG_ERROR, "out of memory while batching log entries", NULL);
+    j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        log_event(LOG_ERROR, "out of memory while batching Raft updates", NULL);
         return;
     }
-    b->first_index = log->last_index + 1;
-    for (proposal *p = log->queue_head; p != NULL; p = p->next) {
-        p->entry.index = ++log->last_index;
-        p->entry.term = log->term;
-        b->items[b->count++] = p;
-    }
+    j->first = log->queue_head;
     log->queue_head = log->queue_tail = NULL;
-    if (submit(log, b) != 0) {
-        log->last_index = b->first_index - 1;
-        for (size_t i = 0; i < b->count; i++) {
-            finish_item(b->items[i], STORE_EIO, "could not queue the log write");
-        }
-        free(b->items);
-        free(b);
+    j->reload = log->reload_pending;
+    log->reload_pending = 0;
+    plan_snapshot(log, j);
+    if (j->first == NULL && !j->take_snapshot && !j->reload) {
+        free(j);
+        return;
     }
+    if (submit(log, j) != 0) {
+        log_event(LOG_ERROR, "could not queue a Raft log write", NULL);
+        log->queue_head = j->first;
+        for (log->queue_tail = j->first; log->queue_tail && log->queue_tail->next;
+             log->queue_tail = log->queue_tail->next) {
+        }
+        free(j->snapshot_config);
+        log->snapshot_pending = 0;
+        free(j);
+    }
+}
+
+/* ---- lifecycle ---- */
+
+static void on_tick(uv_timer_t *timer)
+{
+    replog *log = timer->data;
+    struct raft_event e = {.type = RAFT_EVENT_TICK};
+
+    step(log, &e);
+}
+
+static void restart_tick(replog *log)
+{
+    uv_timer_start(&log->tick, on_tick, log->opts.tick_ms, log->opts.tick_ms);
+}
+
+int replog_open(uv_loop_t *loop, store *st, const replog_options *opts,
+                const replog_callbacks *cb, replog **out, char *errmsg)
+{
+    replog *log = calloc(1, sizeof(*log));
+    struct raft_options ro;
+    store_snapshot_meta meta;
+    store_txn *txn;
+    int rv;
+
+    if (log == NULL) {
+        snprintf(errmsg, STORE_ERRMSG_SIZE, "open the replicated log: out of memory");
+        return STORE_ENOMEM;
+    }
+    log->loop = loop;
+    log->store = st;
+    log->opts = *opts;
+    log->cb = *cb;
+    replog_storage_init(log);
+
+    rv = store_txn_begin(st, 0, &txn, errmsg);
+    if (rv == 0) {
+        rv = store_applied_get(txn, &log->applied, errmsg);
+        if (rv == 0 && store_snapshot_meta_get(txn, &meta, NULL) == 0) {
+            log->snapshot_index = meta.index;
+            store_snapshot_meta_free(&meta);
+        }
+        store_txn_abort(txn);
+    }
+    if (rv != 0) {
+        free(log);
+        return rv;
+    }
+
+    raft_options_default(&ro);
+    ro.id = opts->raft_id;
+    ro.seed = opts->raft_id ^ (uint64_t)uv_hrtime();
+    ro.tick_ms = opts->tick_ms;
+    ro.heartbeat_ticks = opts->heartbeat_ticks;
+    ro.election_ticks_min = opts->election_ticks_min;
+    ro.election_ticks_max = opts->election_ticks_max;
+    ro.snapshot_trailing = opts->snapshot_trailing;
+    ro.applied = log->applied;
+    ro.trace = trace;
+    rv = raft_init(&log->raft, &ro, &log->storage);
+    if (rv != 0) {
+        snprintf(errmsg, STORE_ERRMSG_SIZE, "start Raft from the store: %s", raft_strerror(rv));
+        free(log);
+        return STORE_ECORRUPT;
+    }
+    log->state = raft_state_of(log->raft);
+    log->term = raft_term_of(log->raft);
+    uv_timer_init(loop, &log->tick);
+    log->tick.data = log;
+    *out = log;
+    return 0;
 }
 
 int replog_start(replog *log, void (*ready)(void *arg, int status, const char *errmsg),
                  void *arg)
 {
-    batch *b = calloc(1, sizeof(*b));
-
-    if (b == NULL) {
-        return STORE_ENOMEM;
-    }
     log->ready = ready;
     log->ready_arg = arg;
-    if (submit(log, b) != 0) {
-        free(b);
-        log->ready = NULL;
-        return STORE_EIO;
-    }
-    return 0;
+    log->reload_pending = 1;
+    restart_tick(log);
+    log->tick_started = 1;
+    kick(log);
+    return log->in_flight != NULL ? 0 : STORE_EIO;
 }
 
 int replog_propose(replog *log, const store_command *cmd, replog_done_cb cb, void *arg,
                    char *errmsg)
 {
+    struct raft_event e = {.type = RAFT_EVENT_PROPOSE};
+    struct raft_entry entry = {.type = RAFT_ENTRY_NORMAL};
     proposal *p;
     int rv;
 
@@ -358,41 +544,142 @@ int replog_propose(replog *log, const store_command *cmd, replog_done_cb cb, voi
         snprintf(errmsg, STORE_ERRMSG_SIZE, "the node is shutting down");
         return STORE_EINVALID;
     }
+    if (log->state != RAFT_LEADER) {
+        snprintf(errmsg, STORE_ERRMSG_SIZE, "this manager is not the leader");
+        return RAFT_ENOTLEADER;
+    }
     p = calloc(1, sizeof(*p));
     if (p == NULL) {
-        snprintf(errmsg, STORE_ERRMSG_SIZE, "queue log entry: out of memory");
+        snprintf(errmsg, STORE_ERRMSG_SIZE, "propose: out of memory");
         return STORE_ENOMEM;
     }
-    rv = store_command_encode(cmd, &p->entry.data, &p->entry.len, errmsg);
+    rv = store_command_encode(cmd, &entry.data, &entry.len, errmsg);
     if (rv != 0) {
         free(p);
         return rv;
     }
-    p->entry.type = STORE_ENTRY_NORMAL;
+    e.propose.entries = &entry;
+    e.propose.n = 1;
+    {
+        struct raft_update u;
+        e.now = uv_now(log->loop);
+        rv = raft_step(log->raft, &e, &u);
+        if (rv == 0) {
+            p->index = u.proposed_index;
+            p->term = raft_term_of(log->raft);
+        }
+        handle_update(log, &u);
+    }
+    free(entry.data);
+    if (rv != 0) {
+        snprintf(errmsg, STORE_ERRMSG_SIZE, "propose: %s", raft_strerror(rv));
+        free(p);
+        return rv == RAFT_ENOTLEADER ? RAFT_ENOTLEADER : STORE_EINVALID;
+    }
     p->cb = cb;
     p->arg = arg;
-    if (log->queue_tail != NULL) {
-        log->queue_tail->next = p;
+    if (log->proposals_tail != NULL) {
+        log->proposals_tail->next = p;
     } else {
-        log->queue_head = p;
+        log->proposals = p;
     }
-    log->queue_tail = p;
-    kick(log);
+    log->proposals_tail = p;
     return 0;
+}
+
+void replog_receive(replog *log, const struct raft_message *m)
+{
+    struct raft_event e = {.type = RAFT_EVENT_RECEIVE, .message = m};
+
+    if (!log->closing) {
+        step(log, &e);
+    }
+}
+
+int replog_change(replog *log, int type, uint64_t member_id)
+{
+    struct raft_event e = {.type = RAFT_EVENT_CHANGE};
+
+    e.change.type = (uint8_t)type;
+    e.change.id = member_id;
+    return step(log, &e);
+}
+
+int replog_transfer(replog *log, uint64_t target)
+{
+    struct raft_event e = {.type = RAFT_EVENT_TRANSFER};
+
+    e.transfer.target = target;
+    return step(log, &e);
+}
+
+static void tick_closed(uv_handle_t *handle)
+{
+    replog *log = handle->data;
+    void (*done)(void *) = log->close_done;
+    void *arg = log->close_arg;
+
+    raft_close(log->raft);
+    free(log);
+    done(arg);
+}
+
+static void free_log(replog *log)
+{
+    captured *c = log->queue_head;
+
+    while (c != NULL) {
+        captured *next = c->next;
+        captured_free(c);
+        c = next;
+    }
+    log->queue_head = log->queue_tail = NULL;
+    if (!uv_is_closing((uv_handle_t *)&log->tick)) {
+        uv_close((uv_handle_t *)&log->tick, tick_closed);
+    }
 }
 
 void replog_close(replog *log, void (*done)(void *arg), void *arg)
 {
-    proposal *p = log->queue_head;
-
     log->closing = 1;
     log->close_done = done;
     log->close_arg = arg;
-    log->queue_head = log->queue_tail = NULL;
-    while (p != NULL) {
-        proposal *next = p->next;
-        finish_item(p, STORE_EINVALID, "the node is shutting down");
-        p = next;
-    }
+    uv_timer_stop(&log->tick);
+    fail_proposals(log, "the node is shutting down");
     kick(log);
+}
+
+int replog_state(const replog *log)
+{
+    return log->state;
+}
+
+uint64_t replog_leader(const replog *log)
+{
+    return log->leader;
+}
+
+uint64_t replog_term(const replog *log)
+{
+    return log->term;
+}
+
+uint64_t replog_commit(const replog *log)
+{
+    return raft_commit_index(log->raft);
+}
+
+uint64_t replog_applied(const replog *log)
+{
+    return log->applied;
+}
+
+const struct raft_config *replog_config(const replog *log)
+{
+    return raft_config_of(log->raft);
+}
+
+uint64_t replog_match(const replog *log, uint64_t member_id)
+{
+    return raft_match_of(log->raft, member_id);
 }

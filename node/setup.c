@@ -10,14 +10,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <time.h>
+#include <uv.h>
+
 #include "ca/ca.h"
+#include "raft/raft.h"
 #include "net/net.h"
 #include "node/conf.h"
 #include "node/util.h"
 #include "store/store.h"
 
-/* How long a joiner waits for the manager, per request. */
+/* How long a joiner waits for the manager, per request, and how it retries
+ * while the cluster has no leader (about 10 s in all). */
 #define JOIN_TIMEOUT_MS 10000
+#define JOIN_RETRIES 40
+#define JOIN_RETRY_MS 250
 
 /* What a failed setup must undo. */
 typedef struct undo {
@@ -212,7 +219,40 @@ static void build_init_command(const setup_init_opts *o, init_material *m,
 }
 
 /* Writes the first log entry; the daemon applies it when it starts. */
-static int write_store(const char *data_dir, const store_command *cmd, char *errmsg)
+/* Draws a random nonzero 63-bit Raft member id. */
+static int new_raft_id(uint64_t *id, char *errmsg)
+{
+    do {
+        if (uv_random(NULL, NULL, id, sizeof(*id), 0, NULL) != 0) {
+            snprintf(errmsg, SETUP_ERRMSG_SIZE, "no randomness available for a Raft id");
+            return -1;
+        }
+        *id &= INT64_MAX;
+    } while (*id == 0);
+    return 0;
+}
+
+/* Records the first configuration, this manager alone as a voter, as an
+ * empty snapshot at index 0, where the Raft core looks for it. */
+static int write_bootstrap(store_txn *txn, uint64_t member_id, char *errmsg)
+{
+    struct raft_server self = {.id = member_id, .role = RAFT_VOTER};
+    struct raft_config config = {.servers = &self, .n = 1};
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    int rv;
+
+    if (raft_config_encode(&config, &bytes, &len) != 0) {
+        snprintf(errmsg, SETUP_ERRMSG_SIZE, "encode the first Raft configuration: out of memory");
+        return -1;
+    }
+    rv = store_snapshot_take(txn, 0, 0, bytes, len, errmsg);
+    free(bytes);
+    return rv;
+}
+
+static int write_store(const char *data_dir, const store_command *cmd, uint64_t member_id,
+                       char *errmsg)
 {
     char path[PATH_MAX + 16];
     store_hard_state hs = {.term = 1, .vote = 0, .commit = 1};
@@ -227,6 +267,7 @@ static int write_store(const char *data_dir, const store_command *cmd, char *err
     rv = rv ? rv : store_txn_begin(st, 1, &txn, errmsg);
     if (rv == 0) {
         rv = store_hard_state_put(txn, &hs, errmsg);
+        rv = rv ? rv : write_bootstrap(txn, member_id, errmsg);
         rv = rv ? rv : store_log_append(txn, &entry, 1, errmsg);
         if (rv == 0) {
             rv = store_txn_commit(txn, errmsg);
@@ -296,8 +337,12 @@ int setup_init(const setup_init_opts *o, setup_init_result *out, char *errmsg)
 
     rv = create_material(o, &m, out, errmsg);
     if (rv == 0) {
+        rv = new_raft_id(&conf.raft_id, errmsg);
+    }
+    if (rv == 0) {
         build_init_command(o, &m, out);
-        rv = write_store(o->data_dir, &m.cmd, errmsg);
+        m.cmd.node.raft_id = conf.raft_id;
+        rv = write_store(o->data_dir, &m.cmd, conf.raft_id, errmsg);
     }
     if (rv == 0) {
         rv = write_identity(o->data_dir, m.root_cert.data, m.issued.cert_pem.data,
@@ -397,7 +442,28 @@ static int fetch_bundle(const char *addr, join_state *s, char *errmsg)
     return 0;
 }
 
-static int send_join(const char *addr, const char *token, join_state *s, char *errmsg)
+static int send_join_once(const char *addr, const char *token, const char *advertise,
+                          join_state *s, char *errmsg);
+
+/* Sends the join, retrying for a while when the cluster is electing a
+ * leader: the request is idempotent, keyed by the CSR's public key. */
+static int send_join(const char *addr, const char *token, const char *advertise,
+                     join_state *s, char *errmsg)
+{
+    for (int attempt = 0;; attempt++) {
+        int rv = send_join_once(addr, token, advertise, s, errmsg);
+
+        if (rv == 0 || s->resp.type != NET_MSG_ERROR ||
+            s->resp.code != NET_STATUS_UNAVAILABLE || attempt >= JOIN_RETRIES) {
+            return rv;
+        }
+        net_msg_clear(&s->resp);
+        nanosleep(&(struct timespec){.tv_nsec = JOIN_RETRY_MS * 1000000L}, NULL);
+    }
+}
+
+static int send_join_once(const char *addr, const char *token, const char *advertise,
+                          join_state *s, char *errmsg)
 {
     net_msg req = {.type = NET_MSG_JOIN_REQ, .id = 2};
     char hostname[256] = "";
@@ -411,6 +477,7 @@ static int send_join(const char *addr, const char *token, join_state *s, char *e
     req.token = (char *)token;
     req.csr_pem = s->csr.data;
     req.hostname = hostname;
+    req.addr = (char *)advertise;
 
     /* From here on the manager is verified against the pinned bundle. */
     rv = net_tls_new(0, NULL, NULL, s->bundle, &tls, why);
@@ -457,6 +524,11 @@ static int check_issued(const char *addr, join_state *s, setup_join_result *out,
                  addr, info.common_name, info.org);
         return -1;
     }
+    if (strcmp(info.org_unit, CA_ROLE_MANAGER_OU) == 0 && r->raft_id == 0) {
+        snprintf(errmsg, SETUP_ERRMSG_SIZE,
+                 "the manager at %s issued a manager certificate without a Raft id", addr);
+        return -1;
+    }
     memcpy(out->node_id, info.common_name, sizeof(out->node_id));
     memcpy(out->cluster_id, info.org, sizeof(out->cluster_id));
     snprintf(out->role, sizeof(out->role), "%s",
@@ -465,7 +537,8 @@ static int check_issued(const char *addr, join_state *s, setup_join_result *out,
 }
 
 int setup_join(const char *data_dir, const char *token, const char *manager_addr,
-               setup_join_result *out, char *errmsg)
+               const char *listen_addr, const char *advertise_addr, setup_join_result *out,
+               char *errmsg)
 {
     char secret[CA_SECRET_LEN + 1];
     char why[CA_ERRMSG_SIZE] = "";
@@ -491,7 +564,11 @@ int setup_join(const char *data_dir, const char *token, const char *manager_addr
         snprintf(errmsg, SETUP_ERRMSG_SIZE, "create the node key: %s", why);
         rv = -1;
     }
-    rv = rv ? rv : send_join(manager_addr, token, &s, errmsg);
+    if (rv == 0 && listen_addr != NULL) {
+        rv = check_listen_addr(listen_addr, errmsg);
+    }
+    rv = rv ? rv : send_join(manager_addr, token, advertise_addr ? advertise_addr : listen_addr,
+                             &s, errmsg);
     rv = rv ? rv : check_issued(manager_addr, &s, out, errmsg);
     if (rv != 0) {
         free_join(&s);
@@ -509,6 +586,12 @@ int setup_join(const char *data_dir, const char *token, const char *manager_addr
         memcpy(conf.cluster_id, out->cluster_id, sizeof(conf.cluster_id));
         snprintf(conf.managers[0], CONF_ADDR_SIZE, "%s", manager_addr);
         conf.manager_count = 1;
+        if (conf.role == NODE_ROLE_MANAGER) {
+            conf.raft_id = s.resp.raft_id;
+            snprintf(conf.listen_addr, sizeof(conf.listen_addr), "%s", listen_addr);
+            snprintf(conf.advertise_addr, sizeof(conf.advertise_addr), "%s",
+                     advertise_addr ? advertise_addr : listen_addr);
+        }
         rv = conf_save(data_dir, &conf, errmsg);
     }
     if (rv != 0) {

@@ -37,9 +37,11 @@ typedef struct setup_join_result {
 
 /* Joins through the manager at manager_addr with token: pins the root CA by
  * the token's digest, sends a CSR and writes the certificate, key, trust
- * bundle and node.conf. Returns 0, or -1 with one sentence in errmsg. */
+ * bundle and node.conf. A manager token needs listen_addr; advertise_addr
+ * defaults to it. Returns 0, or -1 with one sentence in errmsg. */
 int setup_join(const char *data_dir, const char *token, const char *manager_addr,
-               setup_join_result *out, char *errmsg);
+               const char *listen_addr, const char *advertise_addr, setup_join_result *out,
+               char *errmsg);
 
 /* Returns 1 if data_dir already contains a node (node.conf exists). */
 int setup_has_node(const char *data_dir);

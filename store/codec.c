@@ -282,6 +282,8 @@ static const struct store_field node_fields[] = {
     STORE_FIELD(store_node, "cert_not_after", cert_not_after, STORE_FIELD_I64),
     STORE_FIELD(store_node, "created", created, STORE_FIELD_I64),
     STORE_FIELD(store_node, "updated", updated, STORE_FIELD_I64),
+    STORE_FIELD_OPTIONAL(store_node, "raft_id", raft_id, STORE_FIELD_U64),
+    STORE_FIELD_OPTIONAL(store_node, "status", status, STORE_FIELD_STATUS),
 };
 const struct store_layout store_layout_node = STORE_LAYOUT(store_node, node_fields);
 
@@ -312,6 +314,30 @@ static int check_field(const struct store_field *f, const void *rec, const char 
                                where, f->name, f->size - 1);
         }
         return 0;
+    case STORE_FIELD_ID: {
+        size_t len = strnlen(base, f->size);
+
+        if (len == 0 || len == f->size) {
+            return store_error(errmsg, STORE_EINVALID,
+                               "invalid %s: field \"%s\" is not a NUL-terminated string "
+                               "of 1 to %zu bytes",
+                               where, f->name, f->size - 1);
+        }
+        return 0;
+    }
+    case STORE_FIELD_STATUS: {
+        int status = *(const int *)base;
+
+        if (status < STORE_STATUS_UNKNOWN || status > STORE_STATUS_DOWN) {
+            return store_error(errmsg, STORE_EINVALID,
+                               "invalid %s: field \"%s\" is status %d; use one of "
+                               "STORE_STATUS_UNKNOWN, _READY or _DOWN",
+                               where, f->name, status);
+        }
+        return 0;
+    }
+    case STORE_FIELD_CUSTOM:
+        return f->custom->check(rec, where, errmsg);
     case STORE_FIELD_PEM:
     case STORE_FIELD_KEY_PEM: {
         const char *pem = *(char *const *)base;
@@ -370,7 +396,12 @@ static int pack_field(msgpack_packer *pk, const struct store_field *f, const voi
 
     switch (f->kind) {
     case STORE_FIELD_STR:
+    case STORE_FIELD_ID:
         return pack_string(pk, base);
+    case STORE_FIELD_STATUS:
+        return msgpack_pack_int64(pk, *(const int *)base);
+    case STORE_FIELD_CUSTOM:
+        return f->custom->pack(pk, rec);
     case STORE_FIELD_PEM:
     case STORE_FIELD_KEY_PEM: {
         const char *pem = *(char *const *)base;

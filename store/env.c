@@ -15,8 +15,8 @@
 #define MIN_MAP_SIZE     ((size_t)64 << 10)
 #define MAP_SIZE_ENV     "SWARMPKI_STORE_MAP_SIZE"
 
-/* meta, log, cluster, nodes, certs, certs_by_key, removed */
-#define TABLE_COUNT 7
+/* meta, log, cluster, nodes, certs, certs_by_key, removed, snapshot, staging */
+#define TABLE_COUNT 9
 
 const char *store_strerror(int code)
 {
@@ -49,6 +49,22 @@ int store_error(char *errmsg, int code, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(errmsg, STORE_ERRMSG_SIZE, fmt, ap);
         va_end(ap);
+    }
+    return code;
+}
+
+int store_error_prefix(char *errmsg, int code, const char *fmt, ...)
+{
+    char cause[STORE_ERRMSG_SIZE];
+    char context[STORE_ERRMSG_SIZE];
+    va_list ap;
+
+    if (errmsg != NULL) {
+        snprintf(cause, sizeof(cause), "%s", errmsg);
+        va_start(ap, fmt);
+        vsnprintf(context, sizeof(context), fmt, ap);
+        va_end(ap);
+        snprintf(errmsg, STORE_ERRMSG_SIZE, "%s: %s", context, cause);
     }
     return code;
 }
@@ -87,6 +103,14 @@ int store_txn_error(store_txn *txn, int rc, const char *action, char *errmsg)
 {
     int code = store_lmdb_error(txn->s, rc, action, errmsg);
 
+    if (txn->failed == 0) {
+        txn->failed = code;
+    }
+    return code;
+}
+
+int store_txn_fail(store_txn *txn, int code)
+{
     if (txn->failed == 0) {
         txn->failed = code;
     }
@@ -236,16 +260,22 @@ static int check_size(store *s, char *errmsg)
 struct table {
     const char *name;
     size_t offset; /* of the MDB_dbi in struct store */
+    bool added;    /* added to format 1 later, so an existing store may lack it */
 };
 
+/* Opening creates an added table that an existing store lacks. Stores
+ * written before snapshots existed thus gain the snapshot tables, and they
+ * keep format version 1, because every record in them still decodes. */
 static const struct table tables[TABLE_COUNT] = {
-    {"meta", offsetof(store, meta)},
-    {"log", offsetof(store, log)},
-    {"cluster", offsetof(store, cluster)},
-    {"nodes", offsetof(store, nodes)},
-    {"certs", offsetof(store, certs)},
-    {"certs_by_key", offsetof(store, certs_by_key)},
-    {"removed", offsetof(store, removed)},
+    {"meta", offsetof(store, meta), false},
+    {"log", offsetof(store, log), false},
+    {"cluster", offsetof(store, cluster), false},
+    {"nodes", offsetof(store, nodes), false},
+    {"certs", offsetof(store, certs), false},
+    {"certs_by_key", offsetof(store, certs_by_key), false},
+    {"removed", offsetof(store, removed), false},
+    {"snapshot", offsetof(store, snapshot), true},
+    {"staging", offsetof(store, staging), true},
 };
 
 /* A store is new when its main database names no table yet: creating the
@@ -271,7 +301,8 @@ static int open_tables(store_txn *txn, bool fresh, char *errmsg)
 {
     for (size_t i = 0; i < TABLE_COUNT; i++) {
         MDB_dbi *dbi = (MDB_dbi *)((char *)txn->s + tables[i].offset);
-        int rc = mdb_dbi_open(txn->txn, tables[i].name, fresh ? MDB_CREATE : 0, dbi);
+        unsigned flags = fresh || tables[i].added ? MDB_CREATE : 0;
+        int rc = mdb_dbi_open(txn->txn, tables[i].name, flags, dbi);
 
         if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) {
             return store_error(errmsg, STORE_ECORRUPT,
@@ -313,7 +344,8 @@ static int check_format(store_txn *txn, bool fresh, char *errmsg)
     return 0;
 }
 
-/* Opens every table and checks or writes the format version. */
+/* Opens every table, creating missing added ones, and checks or writes the
+ * format version. */
 static int prepare(store *s, char *errmsg)
 {
     store_txn txn = {NULL, s, 0};

@@ -130,6 +130,23 @@ static int unpack_role(const struct store_field *f, const msgpack_object *o, int
     return 0;
 }
 
+static int unpack_status(const struct store_field *f, const msgpack_object *o, int *dst,
+                         const char *where, char *errmsg)
+{
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        return wrong_type(f, "a status number", where, errmsg);
+    }
+    if (o->via.u64 > STORE_STATUS_DOWN) {
+        return store_error(errmsg, STORE_ECORRUPT,
+                           "corrupt %s: field \"%s\" is status %llu, expected %d "
+                           "(unknown), %d (ready) or %d (down)",
+                           where, f->name, (unsigned long long)o->via.u64,
+                           STORE_STATUS_UNKNOWN, STORE_STATUS_READY, STORE_STATUS_DOWN);
+    }
+    *dst = (int)o->via.u64;
+    return 0;
+}
+
 static int unpack_hash(const struct store_field *f, const msgpack_object *o,
                        unsigned char *dst, const char *where, char *errmsg)
 {
@@ -154,6 +171,16 @@ static int unpack_field(const struct store_field *f, const msgpack_object *o, vo
     switch (f->kind) {
     case STORE_FIELD_STR:
         return unpack_str(f, o, base, where, errmsg);
+    case STORE_FIELD_ID:
+        if (o->type == MSGPACK_OBJECT_STR && o->via.str.size == 0) {
+            return store_error(errmsg, STORE_ECORRUPT,
+                               "corrupt %s: field \"%s\" is empty", where, f->name);
+        }
+        return unpack_str(f, o, base, where, errmsg);
+    case STORE_FIELD_STATUS:
+        return unpack_status(f, o, (int *)base, where, errmsg);
+    case STORE_FIELD_CUSTOM:
+        return f->custom->unpack(o, rec, where, errmsg);
     case STORE_FIELD_PEM:
     case STORE_FIELD_KEY_PEM:
         return unpack_pem(f, o, (char **)base, where, errmsg);
@@ -227,7 +254,7 @@ int store_record_unpack(const msgpack_object *o, const struct store_layout *l, v
     }
 
     for (size_t i = 0; i < l->n; i++) {
-        if (!(seen & (UINT32_C(1) << i))) {
+        if (!(seen & (UINT32_C(1) << i)) && !l->fields[i].optional) {
             rv =
                 store_error(errmsg, STORE_ECORRUPT, "corrupt %s: field \"%s\" is missing",
                             where, l->fields[i].name);
@@ -257,6 +284,9 @@ void store_record_free(const struct store_layout *l, void *rec)
         }
         if (f->kind == STORE_FIELD_RECORD) {
             store_record_free(f->sub, base);
+        }
+        if (f->kind == STORE_FIELD_CUSTOM) {
+            f->custom->release(rec);
         }
     }
 

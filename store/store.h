@@ -53,8 +53,9 @@ int store_txn_begin(store *s, int write, store_txn **out, char *errmsg);
 
 /* Commits and makes durable (fsync) every change of the transaction, then
  * frees it, also on failure. A write rejected with STORE_EINVALID changes
- * nothing, so the transaction still commits. After any other failed write
- * LMDB accepts no commit, and this returns that write's error. */
+ * nothing, so the transaction still commits, as after the rejections that
+ * the snapshot functions below name. After any other failed write this
+ * refuses to commit and returns that write's error. */
 int store_txn_commit(store_txn *txn, char *errmsg);
 
 /* Drops the transaction's changes and frees it. */
@@ -137,7 +138,11 @@ typedef struct store_node {
     int64_t cert_not_after;
     int64_t created;
     int64_t updated;
+    uint64_t raft_id; /* managers: the Raft member id, 0 for workers */
+    int status;       /* STORE_STATUS_*, as last recorded by a leader */
 } store_node;
+
+enum { STORE_STATUS_UNKNOWN = 0, STORE_STATUS_READY = 1, STORE_STATUS_DOWN = 2 };
 
 int store_node_get(store_txn *txn, const char *id, store_node *out, char *errmsg);
 int store_node_put(store_txn *txn, const store_node *n, char *errmsg);
@@ -189,6 +194,8 @@ enum {
     STORE_CMD_CLUSTER_INIT = 1, /* cluster record + first manager + its cert */
     STORE_CMD_ISSUE = 2,        /* a node record + the certificate issued to it */
     STORE_CMD_SET_EXPIRY = 3,   /* new certificate lifetime */
+    STORE_CMD_NODE_STATUS = 4,  /* status transitions of nodes, from the leader */
+    STORE_CMD_REMOVE = 5,       /* a node leaves: removed table entry, record deleted */
 };
 
 /* A decoded command. Which fields are set depends on type; the others are
@@ -200,7 +207,19 @@ typedef struct store_command {
     store_cert cert;       /* CLUSTER_INIT, ISSUE */
     char token[86];        /* ISSUE: the token that approved the join */
     int64_t cert_expiry;   /* SET_EXPIRY */
+    /* NODE_STATUS: parallel heap arrays of node ids and their new statuses
+     * (STORE_STATUS_READY or _DOWN), at most STORE_MAX_STATUS items;
+     * updated is the leader's time. store_command_free frees the arrays. */
+    char (*status_ids)[26];
+    int *statuses;
+    uint32_t status_count;
+    int64_t updated;
+    /* REMOVE: node.id names the node; prune_after is when its removed-table
+     * entry may go (expiry of its last certificate plus a grace period). */
+    int64_t prune_after;
 } store_command;
+
+#define STORE_MAX_STATUS 4096
 
 void store_command_free(store_command *cmd);
 
@@ -212,5 +231,76 @@ int store_command_encode(const store_command *cmd, unsigned char **out, size_t *
  * and bad input gives STORE_ECORRUPT. */
 int store_command_decode(const unsigned char *data, size_t len, store_command *out,
                          char *errmsg);
+
+/* ---- Raft storage ----
+ *
+ * The Raft core reads the log, hard state and snapshot through these; the
+ * daemon writes them as the core's updates instruct. Log entry types are the
+ * core's: 1 normal (a store_command), 2 no-op, 3 configuration. */
+
+/* Reads consecutive entries from lo up to (not including) hi into out, at
+ * most cap of them, stopping before their data would exceed max_bytes but
+ * always returning at least one. The caller frees each with
+ * store_entry_free. STORE_ENOTFOUND if lo is not in the log;
+ * STORE_EINVALID if lo >= hi or cap is 0. On failure *n is 0. */
+int store_log_range(store_txn *txn, uint64_t lo, uint64_t hi, size_t max_bytes,
+                    store_entry *out, size_t cap, size_t *n, char *errmsg);
+
+/* Reads the term of the entry at index without copying its data;
+ * STORE_ENOTFOUND if it is not in the log. */
+int store_log_term(store_txn *txn, uint64_t index, uint64_t *term, char *errmsg);
+
+/* Deletes every entry with index <= upto (compaction behind a snapshot).
+ * An upto past the last entry empties the log. */
+int store_log_compact(store_txn *txn, uint64_t upto, char *errmsg);
+
+/* The latest snapshot: the last index and term it covers, the encoded Raft
+ * configuration at that index (opaque bytes owned by the struct) and the
+ * size of its data. */
+typedef struct store_snapshot_meta {
+    uint64_t index;
+    uint64_t term;
+    unsigned char *config;
+    size_t config_len;
+    uint64_t size;
+} store_snapshot_meta;
+
+void store_snapshot_meta_free(store_snapshot_meta *meta);
+
+/* STORE_ENOTFOUND when no snapshot was taken or installed. */
+int store_snapshot_meta_get(store_txn *txn, store_snapshot_meta *out, char *errmsg);
+
+/* Serializes every replicated table (cluster, nodes, certs, certs_by_key,
+ * removed) as of txn into the snapshot area, replacing the previous
+ * snapshot, and records the metadata (index, term, config; size is
+ * computed). The caller takes it at the applied index. STORE_EINVALID for
+ * a bad config changes nothing. Any other failure, such as STORE_ECORRUPT
+ * for a row that does not decode, has partly overwritten the previous
+ * snapshot, so the transaction can then only be aborted. */
+int store_snapshot_take(store_txn *txn, uint64_t index, uint64_t term,
+                        const unsigned char *config, size_t config_len, char *errmsg);
+
+/* Copies len bytes at offset of the current snapshot's data into buf.
+ * STORE_ENOTFOUND if the current snapshot does not cover index exactly;
+ * STORE_EINVALID if the range passes the end. */
+int store_snapshot_read(store_txn *txn, uint64_t index, uint64_t offset, unsigned char *buf,
+                        size_t len, char *errmsg);
+
+/* Writes a received chunk into the staging area. Offset 0 starts a new
+ * staged snapshot; a chunk must start where the staged data ends, else
+ * STORE_EINVALID, which changes nothing. After any other failure the
+ * transaction can only be aborted. */
+int store_snapshot_stage(store_txn *txn, uint64_t offset, const unsigned char *data,
+                         size_t len, char *errmsg);
+
+/* Replaces the replicated tables with the staged snapshot, whose size must
+ * equal meta->size and whose bytes must decode, makes it the current
+ * snapshot with meta, sets the applied index to meta->index and deletes the
+ * whole log. Every row is checked before anything is written, so
+ * STORE_ECORRUPT for bad staged data and STORE_EINVALID for bad meta change
+ * nothing. A failure while writing (STORE_EFULL, STORE_EIO, STORE_ENOMEM)
+ * leaves the transaction half done: the caller must abort it, and
+ * store_txn_commit refuses it. */
+int store_snapshot_install(store_txn *txn, const store_snapshot_meta *meta, char *errmsg);
 
 #endif

@@ -2,6 +2,7 @@
  * index, and removed nodes. Values are msgpack maps described by the
  * layouts in codec.c and below. */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,7 +20,7 @@ struct key_index {
 };
 
 static const struct store_field key_index_fields[] = {
-    STORE_FIELD(struct key_index, "serial", serial, STORE_FIELD_STR),
+    STORE_FIELD(struct key_index, "serial", serial, STORE_FIELD_ID),
 };
 static const struct store_layout key_index_layout =
     STORE_LAYOUT(struct key_index, key_index_fields);
@@ -440,4 +441,86 @@ int store_removed_each(store_txn *txn,
 
     return table_each(txn, txn->s->removed, "removed", &removed_layout, &rec,
                       visit_removed, &walk, errmsg);
+}
+
+/* ---- raw rows, for snapshots ---- */
+
+const struct store_replicated store_replicated_tables[STORE_REPLICATED_COUNT] = {
+    {"cluster", offsetof(store, cluster)},
+    {"nodes", offsetof(store, nodes)},
+    {"certs", offsetof(store, certs)},
+    {"certs_by_key", offsetof(store, certs_by_key)},
+    {"removed", offsetof(store, removed)},
+};
+
+/* The shape of a row of each replicated table, in the order of
+ * store_replicated_tables. */
+struct row_shape {
+    const struct store_layout *layout;
+    size_t key_min;
+    size_t key_max;
+    bool key_is_text;     /* a string without NUL, as opposed to a hash */
+    const char *only_key; /* the one key the table may have, or NULL */
+    const char *field;    /* the string field that must equal the key, or NULL */
+    size_t field_offset;
+};
+
+static const struct row_shape row_shapes[STORE_REPLICATED_COUNT] = {
+    {&store_layout_cluster, 1, 64, true, CLUSTER_KEY, NULL, 0},
+    {&store_layout_node, 1, ID_MAX, true, NULL, "id", offsetof(store_node, id)},
+    {&store_layout_cert, 1, SERIAL_MAX, true, NULL, "serial",
+     offsetof(store_cert, serial)},
+    {&key_index_layout, 32, 32, false, NULL, NULL, 0},
+    {&removed_layout, 1, ID_MAX, true, NULL, NULL, 0},
+};
+
+static int check_row_key(size_t table, const MDB_val *k, const char *where, char *errmsg)
+{
+    const struct row_shape *shape = &row_shapes[table];
+
+    if (k->mv_size < shape->key_min || k->mv_size > shape->key_max ||
+        (shape->key_is_text && memchr(k->mv_data, '\0', k->mv_size) != NULL)) {
+        return store_error(errmsg, STORE_ECORRUPT,
+                           "corrupt %s: the key is not %zu to %zu bytes%s", where,
+                           shape->key_min, shape->key_max,
+                           shape->key_is_text ? " without NUL" : "");
+    }
+    if (shape->only_key != NULL &&
+        (k->mv_size != strlen(shape->only_key) ||
+         memcmp(k->mv_data, shape->only_key, k->mv_size) != 0)) {
+        return store_error(errmsg, STORE_ECORRUPT,
+                           "corrupt %s: the only key this table may have is \"%s\"",
+                           where, shape->only_key);
+    }
+    return 0;
+}
+
+int store_row_check(size_t table, const MDB_val *k, const MDB_val *v, char *errmsg)
+{
+    const struct row_shape *shape = &row_shapes[table];
+    char where[WHERE_SIZE];
+    union {
+        store_cluster cluster;
+        store_node node;
+        store_cert cert;
+        struct key_index key_index;
+        struct removed removed;
+    } rec;
+    int rv;
+
+    describe(where, store_replicated_tables[table].name, k);
+    rv = check_row_key(table, k, where, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = store_record_decode(shape->layout, v->mv_data, v->mv_size, &rec, where, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    if (shape->field != NULL) {
+        rv = check_key_field(k, (const char *)&rec + shape->field_offset, shape->field,
+                             where, errmsg);
+    }
+    store_record_free(shape->layout, &rec);
+    return rv;
 }

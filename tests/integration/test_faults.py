@@ -61,10 +61,10 @@ class TokenFaultTest(ClusterCase):
         self.assert_nothing_left(worker)
         worker.join(self.manager)
 
-    def test_manager_token_not_supported(self):
+    def test_manager_token_needs_listen_addr(self):
         worker = self.node("worker")
         r = worker.join(self.manager, self.manager.token("manager"), expect=1)
-        self.assertIn("joining as a manager is not supported yet", r.err)
+        self.assertIn("must join with --listen-addr", r.err)
         self.assert_nothing_left(worker)
 
     def test_refused_address(self):

@@ -27,13 +27,21 @@ static char *copy_text(const char *s)
 
 /* HEARTBEAT_REQ: the peer identity the server saw, as a list.
  * CONTROL_REQ: the number of arguments as code, the first one as text.
- * BUNDLE_REQ: a fixed bundle. Anything else: an error. */
+ * BUNDLE_REQ: a fixed bundle. RAFT and MEMBER_REQ: the request itself, sent
+ * back unchanged. Anything else: an error. */
 void echo_answer(net_conn *c, net_msg *req)
 {
     net_peer peer;
     net_msg resp;
     char err[NET_ERRMSG_SIZE];
 
+    if (req->type == NET_MSG_RAFT || req->type == NET_MSG_MEMBER_REQ) {
+        if (net_conn_send(c, req, err) != 0) {
+            fprintf(stderr, "echo server: %s\n", err);
+        }
+        net_msg_clear(req);
+        return;
+    }
     memset(&resp, 0, sizeof(resp));
     resp.id = req->id;
     if (req->type == NET_MSG_HEARTBEAT_REQ) {

@@ -43,7 +43,8 @@ static void set_list(net_msg *m, uint32_t n, size_t item_len)
 }
 
 /* Fills m with a message of the given type carrying its required fields
- * and, for JOIN_REQ, the optional addr. */
+ * and, for JOIN_REQ, the optional addr. A Raft bin is not a valid Raft
+ * message, because net_msg does not look inside it. */
 static void sample(uint32_t type, net_msg *m)
 {
     memset(m, 0, sizeof(*m));
@@ -88,6 +89,16 @@ static void sample(uint32_t type, net_msg *m)
     case NET_MSG_CONTROL_REQ:
         set_list(m, 2, 5);
         break;
+    case NET_MSG_RAFT:
+        m->bin_len = 5;
+        m->bin = malloc(m->bin_len);
+        assert_non_null(m->bin);
+        memcpy(m->bin, "\x00\x01raft", m->bin_len);
+        break;
+    case NET_MSG_MEMBER_REQ:
+        m->raft_id = UINT64_C(0xfedcba9876543210);
+        m->addr = dup_text("10.0.0.2:4242");
+        break;
     default:
         break;
     }
@@ -122,6 +133,16 @@ static void assert_same_msg(const net_msg *a, const net_msg *b)
     for (uint32_t i = 0; i < a->list_len; i++) {
         assert_string_equal(a->list[i], b->list[i]);
     }
+    assert_int_equal(a->raft_id, b->raft_id);
+    assert_int_equal(a->bin_len, b->bin_len);
+    assert_int_equal(a->bin == NULL, b->bin == NULL);
+    if (a->bin_len > 0) {
+        assert_memory_equal(a->bin, b->bin, a->bin_len);
+    }
+    assert_same_str(a->origin_cn, b->origin_cn);
+    assert_same_str(a->origin_ou, b->origin_ou);
+    assert_same_str(a->origin_org, b->origin_org);
+    assert_same_str(a->origin_addr, b->origin_addr);
 }
 
 static void assert_cleared(const net_msg *m)
@@ -367,6 +388,8 @@ static void test_decode_overlong_fields(void **state)
         {"text", NET_MAX_TEXT},  {"token", NET_MAX_SHORT},   {"csr", NET_MAX_PEM},
         {"cert", NET_MAX_PEM},   {"bundle", NET_MAX_PEM},    {"node", NET_MAX_SHORT},
         {"role", NET_MAX_SHORT}, {"cluster", NET_MAX_SHORT}, {"addr", NET_MAX_SHORT},
+        {"origin_cn", NET_MAX_SHORT}, {"origin_ou", NET_MAX_SHORT},
+        {"origin_org", NET_MAX_SHORT}, {"origin_addr", NET_MAX_SHORT},
     };
     char *big = filled(NET_MAX_TEXT + 1, 'x');
 
@@ -477,6 +500,9 @@ static void test_decode_missing_required(void **state)
         [NET_MSG_RENEW_RESP] = {"t", "id", "cert", "bundle"},
         [NET_MSG_CONTROL_REQ] = {"t", "id", "list"},
         [NET_MSG_CONTROL_RESP] = {"t", "id", "code", "text"},
+        [NET_MSG_RAFT] = {"t", "id", "bin"},
+        [NET_MSG_MEMBER_REQ] = {"t", "id", "raft", "addr"},
+        [NET_MSG_OK] = {"t", "id"},
     };
 
     for (uint32_t type = 1; type <= NET_MSG_TYPE_MAX; type++) {

@@ -13,5 +13,7 @@ int main(void)
     failed += run_log_tests();
     failed += run_table_tests();
     failed += run_command_tests();
+    failed += run_snapshot_tests();
+    failed += run_snapshot_input_tests();
     return failed == 0 ? 0 : 1;
 }

@@ -31,6 +31,33 @@ static void make_set_expiry(store_command *cmd)
     cmd->cert_expiry = 3600;
 }
 
+/* Three status transitions in heap arrays that store_command_free frees. */
+static void make_node_status(store_command *cmd)
+{
+    static const char *ids[] = {"node-a", "abcdefghijklmnopqrstuvwxy", "node-c"};
+
+    memset(cmd, 0, sizeof(*cmd));
+    cmd->type = STORE_CMD_NODE_STATUS;
+    cmd->status_count = 3;
+    cmd->status_ids = calloc(3, sizeof(*cmd->status_ids));
+    cmd->statuses = calloc(3, sizeof(*cmd->statuses));
+    assert_non_null(cmd->status_ids);
+    assert_non_null(cmd->statuses);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(cmd->status_ids[i], sizeof(cmd->status_ids[i]), "%s", ids[i]);
+        cmd->statuses[i] = i == 1 ? STORE_STATUS_DOWN : STORE_STATUS_READY;
+    }
+    cmd->updated = 1700000123;
+}
+
+static void make_remove(store_command *cmd)
+{
+    memset(cmd, 0, sizeof(*cmd));
+    cmd->type = STORE_CMD_REMOVE;
+    snprintf(cmd->node.id, sizeof(cmd->node.id), "%s", "node-gone");
+    cmd->prune_after = 1900000000;
+}
+
 static void encode(const store_command *cmd, unsigned char **data, size_t *len)
 {
     char errmsg[STORE_ERRMSG_SIZE] = "";
@@ -121,6 +148,111 @@ static void command_set_expiry(void **state)
     free(data);
 }
 
+static void command_node_status(void **state)
+{
+    char errmsg[STORE_ERRMSG_SIZE] = "";
+    store_command in, out;
+    unsigned char *data;
+    size_t len;
+    (void)state;
+
+    make_node_status(&in);
+    encode(&in, &data, &len);
+    assert_int_equal(store_command_decode(data, len, &out, errmsg), 0);
+    assert_int_equal(out.type, STORE_CMD_NODE_STATUS);
+    assert_int_equal(out.status_count, 3);
+    assert_non_null(out.status_ids);
+    assert_non_null(out.statuses);
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(out.status_ids[i], in.status_ids[i]);
+        assert_int_equal(out.statuses[i], in.statuses[i]);
+    }
+    assert_int_equal(out.updated, 1700000123);
+    assert_int_equal(out.node.id[0], 0);
+    store_command_free(&out);
+    assert_null(out.status_ids);
+    assert_null(out.statuses);
+    assert_int_equal(out.status_count, 0);
+    store_command_free(&in);
+    free(data);
+}
+
+static void command_node_status_empty(void **state)
+{
+    char errmsg[STORE_ERRMSG_SIZE] = "";
+    store_command in, out;
+    unsigned char *data;
+    size_t len;
+    (void)state;
+
+    memset(&in, 0, sizeof(in));
+    in.type = STORE_CMD_NODE_STATUS;
+    in.updated = -1;
+    encode(&in, &data, &len);
+    assert_int_equal(store_command_decode(data, len, &out, errmsg), 0);
+    assert_int_equal(out.status_count, 0);
+    assert_null(out.status_ids);
+    assert_null(out.statuses);
+    assert_int_equal(out.updated, -1);
+    store_command_free(&out);
+    free(data);
+}
+
+/* STORE_MAX_STATUS items encode and decode; one more does not encode. */
+static void command_node_status_max(void **state)
+{
+    char errmsg[STORE_ERRMSG_SIZE] = "";
+    store_command in, out;
+    unsigned char *data;
+    size_t len;
+    (void)state;
+
+    memset(&in, 0, sizeof(in));
+    in.type = STORE_CMD_NODE_STATUS;
+    in.status_ids = calloc(STORE_MAX_STATUS + 1, sizeof(*in.status_ids));
+    in.statuses = calloc(STORE_MAX_STATUS + 1, sizeof(*in.statuses));
+    assert_non_null(in.status_ids);
+    assert_non_null(in.statuses);
+    for (size_t i = 0; i <= STORE_MAX_STATUS; i++) {
+        snprintf(in.status_ids[i], sizeof(in.status_ids[i]), "n%024zu", i);
+        in.statuses[i] = STORE_STATUS_DOWN;
+    }
+
+    in.status_count = STORE_MAX_STATUS;
+    encode(&in, &data, &len);
+    assert_int_equal(store_command_decode(data, len, &out, errmsg), 0);
+    assert_int_equal(out.status_count, STORE_MAX_STATUS);
+    assert_string_equal(out.status_ids[STORE_MAX_STATUS - 1],
+                        in.status_ids[STORE_MAX_STATUS - 1]);
+    store_command_free(&out);
+    free(data);
+
+    in.status_count = STORE_MAX_STATUS + 1;
+    assert_int_equal(store_command_encode(&in, &data, &len, errmsg), STORE_EINVALID);
+    assert_non_null(strstr(errmsg, "max 4096"));
+    store_command_free(&in);
+}
+
+static void command_remove(void **state)
+{
+    char errmsg[STORE_ERRMSG_SIZE] = "";
+    store_command in, out;
+    unsigned char *data;
+    size_t len;
+    (void)state;
+
+    make_remove(&in);
+    encode(&in, &data, &len);
+    assert_int_equal(store_command_decode(data, len, &out, errmsg), 0);
+    assert_int_equal(out.type, STORE_CMD_REMOVE);
+    assert_string_equal(out.node.id, "node-gone");
+    assert_int_equal(out.prune_after, 1900000000);
+    assert_int_equal(out.node.role, 0);
+    assert_int_equal(out.status_count, 0);
+    store_command_free(&out);
+    free(data);
+}
+
 static void command_free_wipes(void **state)
 {
     store_command cmd;
@@ -167,6 +299,58 @@ static void command_encode_invalid(void **state)
     store_command_free(&cmd);
 }
 
+static void command_encode_bad_status(void **state)
+{
+    char errmsg[STORE_ERRMSG_SIZE] = "";
+    store_command cmd;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    (void)state;
+
+    make_node_status(&cmd);
+    cmd.statuses[2] = STORE_STATUS_UNKNOWN;
+    assert_int_equal(store_command_encode(&cmd, &data, &len, errmsg), STORE_EINVALID);
+    assert_non_null(strstr(errmsg, "statuses[2]"));
+    cmd.statuses[2] = 3;
+    assert_int_equal(store_command_encode(&cmd, &data, &len, errmsg), STORE_EINVALID);
+    cmd.statuses[2] = STORE_STATUS_READY;
+
+    cmd.status_ids[1][0] = '\0';
+    assert_int_equal(store_command_encode(&cmd, &data, &len, errmsg), STORE_EINVALID);
+    assert_non_null(strstr(errmsg, "status_ids[1]"));
+    memset(cmd.status_ids[1], 'x', sizeof(cmd.status_ids[1]));
+    assert_int_equal(store_command_encode(&cmd, &data, &len, errmsg), STORE_EINVALID);
+    assert_non_null(strstr(errmsg, "status_ids[1]"));
+    store_command_free(&cmd);
+
+    /* A count without arrays. */
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = STORE_CMD_NODE_STATUS;
+    cmd.status_count = 1;
+    assert_int_equal(store_command_encode(&cmd, &data, &len, errmsg), STORE_EINVALID);
+    assert_non_null(strstr(errmsg, "NULL"));
+    assert_null(data);
+}
+
+static void command_encode_bad_remove(void **state)
+{
+    char errmsg[STORE_ERRMSG_SIZE] = "";
+    store_command cmd;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    (void)state;
+
+    make_remove(&cmd);
+    cmd.node.id[0] = '\0';
+    assert_int_equal(store_command_encode(&cmd, &data, &len, errmsg), STORE_EINVALID);
+    assert_non_null(strstr(errmsg, "\"node_id\""));
+
+    make_remove(&cmd);
+    memset(cmd.node.id, 'r', sizeof(cmd.node.id));
+    assert_int_equal(store_command_encode(&cmd, &data, &len, errmsg), STORE_EINVALID);
+    assert_null(data);
+}
+
 /* Decodes data and expects STORE_ECORRUPT and an empty command back. */
 static void expect_corrupt(const void *data, size_t len)
 {
@@ -178,11 +362,14 @@ static void expect_corrupt(const void *data, size_t len)
     assert_int_equal(out.type, 0);
     assert_null(out.cluster.signer_key_pem);
     assert_null(out.cert.cert_pem);
+    assert_null(out.status_ids);
+    assert_null(out.statuses);
 }
 
 static void command_truncated_prefixes(void **state)
 {
-    void (*makers[])(store_command *) = {make_cluster_init, make_issue, make_set_expiry};
+    void (*makers[])(store_command *) = {make_cluster_init, make_issue, make_set_expiry,
+                                         make_node_status, make_remove};
     (void)state;
 
     for (size_t m = 0; m < sizeof(makers) / sizeof(makers[0]); m++) {
@@ -232,11 +419,13 @@ static void command_random_bytes(void **state)
 static void command_mutations(void **state)
 {
     uint64_t rng = test_seed("command_mutations");
-    void (*makers[])(store_command *) = {make_cluster_init, make_issue, make_set_expiry};
+    void (*makers[])(store_command *) = {make_cluster_init, make_issue, make_set_expiry,
+                                         make_node_status, make_remove};
+    size_t n_makers = sizeof(makers) / sizeof(makers[0]);
     int decoded = 0;
     (void)state;
 
-    for (size_t m = 0; m < sizeof(makers) / sizeof(makers[0]); m++) {
+    for (size_t m = 0; m < n_makers; m++) {
         store_command cmd;
         unsigned char *data;
         size_t len;
@@ -263,7 +452,7 @@ static void command_mutations(void **state)
         store_command_free(&cmd);
         free(data);
     }
-    print_message("  %d of 9000 mutations still decoded\n", decoded);
+    print_message("  %d of %zu mutations still decoded\n", decoded, 3000 * n_makers);
 }
 
 static void command_huge_headers(void **state)
@@ -473,14 +662,186 @@ static void command_bad_signer_key(void **state)
     free(data);
 }
 
+/* Packs a NODE_STATUS command whose "statuses" value is packed by items. */
+static void pack_status_command(msgpack_sbuffer *sbuf,
+                                void (*items)(msgpack_packer *pk, void *arg), void *arg)
+{
+    msgpack_packer pk;
+
+    msgpack_sbuffer_init(sbuf);
+    msgpack_packer_init(&pk, sbuf, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    msgpack_pack_str_with_body(&pk, "type", 4);
+    msgpack_pack_uint64(&pk, STORE_CMD_NODE_STATUS);
+    msgpack_pack_str_with_body(&pk, "updated", 7);
+    msgpack_pack_int64(&pk, 5);
+    msgpack_pack_str_with_body(&pk, "statuses", 8);
+    items(&pk, arg);
+}
+
+/* One hand-made "statuses" item: id bytes and a status, or a raw shape. */
+struct status_case {
+    const char *label;
+    const char *id;
+    size_t id_len;
+    int64_t status;
+    int shape; /* 0 a pair, 1 a triple, 2 a map, 3 the pair reversed */
+};
+
+static void pack_status_case(msgpack_packer *pk, void *arg)
+{
+    const struct status_case *c = arg;
+
+    msgpack_pack_array(pk, 2);
+
+    /* A valid first item, so the bad one is not at index 0. */
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_str_with_body(pk, "node-ok", 7);
+    msgpack_pack_uint64(pk, STORE_STATUS_READY);
+
+    if (c->shape == 2) {
+        msgpack_pack_map(pk, 0);
+        return;
+    }
+    msgpack_pack_array(pk, c->shape == 1 ? 3 : 2);
+    if (c->shape == 3) {
+        msgpack_pack_int64(pk, c->status);
+        msgpack_pack_str_with_body(pk, c->id, c->id_len);
+        return;
+    }
+    msgpack_pack_str_with_body(pk, c->id, c->id_len);
+    msgpack_pack_int64(pk, c->status);
+    if (c->shape == 1) {
+        msgpack_pack_nil(pk);
+    }
+}
+
+static void command_bad_status_items(void **state)
+{
+    static const char long_id[] = "abcdefghijklmnopqrstuvwxyz"; /* 26 bytes */
+    const struct status_case cases[] = {
+        {"status 0", "node-b", 6, STORE_STATUS_UNKNOWN, 0},
+        {"status 3", "node-b", 6, 3, 0},
+        {"negative status", "node-b", 6, -1, 0},
+        {"empty id", "", 0, STORE_STATUS_READY, 0},
+        {"26-byte id", long_id, 26, STORE_STATUS_READY, 0},
+        {"NUL in id", "node\0b", 6, STORE_STATUS_READY, 0},
+        {"triple", "node-b", 6, STORE_STATUS_READY, 1},
+        {"map", "node-b", 6, STORE_STATUS_READY, 2},
+        {"reversed", "node-b", 6, STORE_STATUS_READY, 3},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char errmsg[STORE_ERRMSG_SIZE] = "";
+        msgpack_sbuffer sbuf;
+        store_command out;
+
+        print_message("  case %s\n", cases[i].label);
+        pack_status_command(&sbuf, pack_status_case, (void *)&cases[i]);
+        assert_int_equal(
+            store_command_decode((unsigned char *)sbuf.data, sbuf.size, &out, errmsg),
+            STORE_ECORRUPT);
+        assert_non_null(strstr(errmsg, "item 1"));
+        assert_null(out.status_ids);
+        assert_null(out.statuses);
+        msgpack_sbuffer_destroy(&sbuf);
+    }
+}
+
+static void pack_too_many(msgpack_packer *pk, void *arg)
+{
+    (void)arg;
+    msgpack_pack_array(pk, STORE_MAX_STATUS + 1);
+    for (int i = 0; i <= STORE_MAX_STATUS; i++) {
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_str_with_body(pk, "n", 1);
+        msgpack_pack_uint64(pk, STORE_STATUS_DOWN);
+    }
+}
+
+static void pack_not_array(msgpack_packer *pk, void *arg)
+{
+    (void)arg;
+    msgpack_pack_str_with_body(pk, "ready", 5);
+}
+
+static void command_bad_status_list(void **state)
+{
+    char errmsg[STORE_ERRMSG_SIZE] = "";
+    msgpack_sbuffer sbuf;
+    store_command out;
+    /* A map whose "statuses" array header claims 65535 items in 3 bytes. */
+    unsigned char lying[64];
+    size_t n;
+    (void)state;
+
+    pack_status_command(&sbuf, pack_too_many, NULL);
+    assert_int_equal(
+        store_command_decode((unsigned char *)sbuf.data, sbuf.size, &out, errmsg),
+        STORE_ECORRUPT);
+    assert_non_null(strstr(errmsg, "max 4096"));
+    msgpack_sbuffer_destroy(&sbuf);
+
+    pack_status_command(&sbuf, pack_not_array, NULL);
+    assert_int_equal(
+        store_command_decode((unsigned char *)sbuf.data, sbuf.size, &out, errmsg),
+        STORE_ECORRUPT);
+    assert_non_null(strstr(errmsg, "not an array"));
+    msgpack_sbuffer_destroy(&sbuf);
+
+    pack_status_command(&sbuf, pack_not_array, NULL);
+    n = sbuf.size - 6; /* the bytes before the "ready" string */
+    assert_true(n + 3 <= sizeof(lying));
+    memcpy(lying, sbuf.data, n);
+    lying[n] = 0xdc; /* array 16 */
+    lying[n + 1] = 0xff;
+    lying[n + 2] = 0xff;
+    expect_corrupt(lying, n + 3);
+    msgpack_sbuffer_destroy(&sbuf);
+}
+
+static void command_remove_missing(void **state)
+{
+    const struct craft no_prune[] = {{"type", CRAFT_UINT, NULL, 0, STORE_CMD_REMOVE},
+                                     {"node_id", CRAFT_STR, "node-a", 6, 0}};
+    const struct craft empty_id[] = {{"type", CRAFT_UINT, NULL, 0, STORE_CMD_REMOVE},
+                                     {"node_id", CRAFT_STR, "", 0, 0},
+                                     {"prune_after", CRAFT_INT, NULL, 0, 1}};
+    char errmsg[STORE_ERRMSG_SIZE] = "";
+    msgpack_sbuffer sbuf;
+    store_command out;
+    (void)state;
+
+    craft_command(&sbuf, no_prune, 2);
+    assert_int_equal(
+        store_command_decode((unsigned char *)sbuf.data, sbuf.size, &out, errmsg),
+        STORE_ECORRUPT);
+    assert_non_null(strstr(errmsg, "\"prune_after\" is missing"));
+    msgpack_sbuffer_destroy(&sbuf);
+
+    craft_command(&sbuf, empty_id, 3);
+    assert_int_equal(
+        store_command_decode((unsigned char *)sbuf.data, sbuf.size, &out, errmsg),
+        STORE_ECORRUPT);
+    assert_non_null(strstr(errmsg, "\"node_id\" is empty"));
+    msgpack_sbuffer_destroy(&sbuf);
+}
+
 int run_command_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(command_cluster_init),
         cmocka_unit_test(command_issue),
         cmocka_unit_test(command_set_expiry),
+        cmocka_unit_test(command_node_status),
+        cmocka_unit_test(command_node_status_empty),
+        cmocka_unit_test(command_node_status_max),
+        cmocka_unit_test(command_remove),
         cmocka_unit_test(command_free_wipes),
         cmocka_unit_test(command_encode_invalid),
+        cmocka_unit_test(command_encode_bad_status),
+        cmocka_unit_test(command_encode_bad_remove),
         cmocka_unit_test(command_truncated_prefixes),
         cmocka_unit_test(command_random_bytes),
         cmocka_unit_test(command_mutations),
@@ -491,6 +852,9 @@ int run_command_tests(void)
         cmocka_unit_test(command_missing_field),
         cmocka_unit_test(command_overlong_token),
         cmocka_unit_test(command_bad_signer_key),
+        cmocka_unit_test(command_bad_status_items),
+        cmocka_unit_test(command_bad_status_list),
+        cmocka_unit_test(command_remove_missing),
     };
 
     return cmocka_run_group_tests_name("store commands", tests, NULL, NULL);

@@ -228,6 +228,245 @@ static void log_append_bad_entry(void **state)
     expect_bounds(lf, 0, 0);
 }
 
+/* Appends entries first..last of term 2 with len bytes of data each. */
+static void append_sized(struct log_fixture *lf, uint64_t first, uint64_t last,
+                         size_t len)
+{
+    unsigned char *data = malloc(len > 0 ? len : 1);
+
+    assert_non_null(data);
+    for (uint64_t i = first; i <= last; i++) {
+        store_entry e = {i, 2, STORE_ENTRY_NORMAL, data, len};
+
+        memset(data, (int)(i & 0xff), len);
+        assert_int_equal(store_log_append(lf->txn, &e, 1, lf->errmsg), 0);
+    }
+    free(data);
+}
+
+static void free_range(store_entry *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        store_entry_free(&out[i]);
+    }
+}
+
+static void log_range_reads(void **state)
+{
+    struct log_fixture *lf = *state;
+    store_entry out[8];
+    size_t n = 99;
+
+    assert_int_equal(append_range(lf, 5, 20), 0);
+    assert_int_equal(store_log_range(lf->txn, 7, 10, 1 << 20, out, 8, &n, lf->errmsg), 0);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        char text[32];
+        int len = snprintf(text, sizeof(text), "entry-%zu", 7 + i);
+
+        assert_int_equal(out[i].index, 7 + i);
+        assert_int_equal(out[i].term, 1);
+        assert_int_equal(out[i].type, STORE_ENTRY_NORMAL);
+        assert_int_equal(out[i].len, (size_t)len);
+        assert_memory_equal(out[i].data, text, out[i].len);
+    }
+    free_range(out, n);
+
+    /* cap limits the count; hi past the end stops at the last entry. */
+    assert_int_equal(store_log_range(lf->txn, 5, 100, 1 << 20, out, 4, &n, lf->errmsg),
+                     0);
+    assert_int_equal(n, 4);
+    assert_int_equal(out[3].index, 8);
+    free_range(out, n);
+    assert_int_equal(store_log_range(lf->txn, 18, 100, 1 << 20, out, 8, &n, lf->errmsg),
+                     0);
+    assert_int_equal(n, 3);
+    assert_int_equal(out[2].index, 20);
+    free_range(out, n);
+}
+
+static void log_range_max_bytes(void **state)
+{
+    struct log_fixture *lf = *state;
+    store_entry out[16];
+    size_t n = 0;
+
+    append_sized(lf, 1, 10, 100);
+
+    /* 350 bytes hold three entries of 100; the fourth would pass it. */
+    assert_int_equal(store_log_range(lf->txn, 1, 11, 350, out, 16, &n, lf->errmsg), 0);
+    assert_int_equal(n, 3);
+    free_range(out, n);
+
+    /* A budget of exactly 300 bytes still fits three. */
+    assert_int_equal(store_log_range(lf->txn, 1, 11, 300, out, 16, &n, lf->errmsg), 0);
+    assert_int_equal(n, 3);
+    free_range(out, n);
+
+    /* An entry larger than max_bytes still comes back alone. */
+    assert_int_equal(store_log_range(lf->txn, 4, 11, 10, out, 16, &n, lf->errmsg), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].index, 4);
+    assert_int_equal(out[0].len, 100);
+    assert_int_equal(out[0].data[99], 4);
+    free_range(out, n);
+    assert_int_equal(store_log_range(lf->txn, 4, 11, 0, out, 16, &n, lf->errmsg), 0);
+    assert_int_equal(n, 1);
+    free_range(out, n);
+}
+
+/* Empty entries add no bytes, so they fit after a full budget. */
+static void log_range_empty_entries(void **state)
+{
+    struct log_fixture *lf = *state;
+    store_entry out[8];
+    size_t n = 0;
+
+    append_sized(lf, 1, 1, 100);
+    append_sized(lf, 2, 4, 0);
+    append_sized(lf, 5, 5, 1);
+    assert_int_equal(store_log_range(lf->txn, 1, 6, 100, out, 8, &n, lf->errmsg), 0);
+    assert_int_equal(n, 4);
+    assert_null(out[1].data);
+    free_range(out, n);
+}
+
+static void log_range_missing(void **state)
+{
+    struct log_fixture *lf = *state;
+    store_entry out[4];
+    size_t n = 99;
+
+    assert_int_equal(store_log_range(lf->txn, 1, 2, 100, out, 4, &n, lf->errmsg),
+                     STORE_ENOTFOUND);
+    assert_int_equal(n, 0);
+    assert_int_equal(append_range(lf, 10, 12), 0);
+    assert_int_equal(store_log_range(lf->txn, 9, 12, 100, out, 4, &n, lf->errmsg),
+                     STORE_ENOTFOUND);
+    assert_int_equal(store_log_range(lf->txn, 13, 14, 100, out, 4, &n, lf->errmsg),
+                     STORE_ENOTFOUND);
+    assert_int_equal(store_log_range(lf->txn, 11, 11, 100, out, 4, &n, lf->errmsg),
+                     STORE_EINVALID);
+    assert_int_equal(store_log_range(lf->txn, 11, 12, 100, out, 0, &n, lf->errmsg),
+                     STORE_EINVALID);
+    assert_int_equal(n, 0);
+}
+
+/* Closes the fixture's store, plants key -> value in table, and reopens. */
+static void plant(struct log_fixture *lf, const char *table, const void *key, size_t klen,
+                  const void *value, size_t vlen);
+
+static void commit(struct log_fixture *lf)
+{
+    assert_int_equal(store_txn_commit(lf->txn, lf->errmsg), 0);
+    lf->txn = NULL;
+}
+
+/* A corrupt entry inside a range fails the whole read and leaks nothing. */
+static void log_range_corrupt(void **state)
+{
+    struct log_fixture *lf = *state;
+    static const unsigned char key[8] = {0, 0, 0, 0, 0, 0, 0, 3};
+    store_entry out[8];
+    size_t n = 99;
+
+    assert_int_equal(append_range(lf, 1, 5), 0);
+    commit(lf);
+    plant(lf, "log", key, sizeof(key), "\x92\x01\x01", 3);
+    assert_int_equal(store_log_range(lf->txn, 1, 6, 1 << 20, out, 8, &n, lf->errmsg),
+                     STORE_ECORRUPT);
+    assert_int_equal(n, 0);
+    assert_non_null(strstr(lf->errmsg, "log entry 3"));
+}
+
+/* A missing entry in the middle of the log is a gap that a range reports. */
+static void log_range_gap(void **state)
+{
+    struct log_fixture *lf = *state;
+    static const unsigned char key[8] = {0, 0, 0, 0, 0, 0, 0, 9};
+    store_entry out[8];
+    size_t n = 99;
+
+    assert_int_equal(append_range(lf, 1, 5), 0);
+    commit(lf);
+    plant(lf, "log", key, sizeof(key), "\x93\x01\x01\xc4\x00", 5);
+    assert_int_equal(store_log_range(lf->txn, 4, 20, 1 << 20, out, 8, &n, lf->errmsg),
+                     STORE_ECORRUPT);
+    assert_non_null(strstr(lf->errmsg, "entry 9 follows 5"));
+    assert_int_equal(n, 0);
+}
+
+static void log_term_reads(void **state)
+{
+    struct log_fixture *lf = *state;
+    store_entry e[2] = {{1, 4, STORE_ENTRY_EMPTY, NULL, 0},
+                        {2, UINT64_MAX, STORE_ENTRY_NORMAL, (unsigned char *)"x", 1}};
+    uint64_t term = 99;
+
+    assert_int_equal(store_log_term(lf->txn, 1, &term, lf->errmsg), STORE_ENOTFOUND);
+    assert_int_equal(term, 0);
+    assert_int_equal(store_log_append(lf->txn, e, 2, lf->errmsg), 0);
+    assert_int_equal(store_log_term(lf->txn, 1, &term, lf->errmsg), 0);
+    assert_int_equal(term, 4);
+    assert_int_equal(store_log_term(lf->txn, 2, &term, lf->errmsg), 0);
+    assert_int_equal(term, UINT64_MAX);
+    assert_int_equal(store_log_term(lf->txn, 3, &term, lf->errmsg), STORE_ENOTFOUND);
+}
+
+static void log_term_corrupt(void **state)
+{
+    struct log_fixture *lf = *state;
+    static const unsigned char key[8] = {0, 0, 0, 0, 0, 0, 0, 2};
+    static const unsigned char negative_term[] = {0x93, 0xff, 0x01, 0xc4, 0x00};
+    uint64_t term = 99;
+
+    plant(lf, "log", key, sizeof(key), negative_term, sizeof(negative_term));
+    assert_int_equal(store_log_term(lf->txn, 2, &term, lf->errmsg), STORE_ECORRUPT);
+    assert_non_null(strstr(lf->errmsg, "log entry 2"));
+    assert_int_equal(term, 0);
+}
+
+static void log_compact_prefix(void **state)
+{
+    struct log_fixture *lf = *state;
+    store_entry e;
+
+    assert_int_equal(append_range(lf, 1, 300), 0);
+    assert_int_equal(store_log_compact(lf->txn, 0, lf->errmsg), 0);
+    expect_bounds(lf, 1, 300);
+    assert_int_equal(store_log_compact(lf->txn, 256, lf->errmsg), 0);
+    expect_bounds(lf, 257, 300);
+    assert_int_equal(store_log_get(lf->txn, 256, &e, lf->errmsg), STORE_ENOTFOUND);
+    assert_int_equal(store_log_get(lf->txn, 257, &e, lf->errmsg), 0);
+    store_entry_free(&e);
+
+    /* Compacting below the first index changes nothing. */
+    assert_int_equal(store_log_compact(lf->txn, 100, lf->errmsg), 0);
+    expect_bounds(lf, 257, 300);
+    assert_int_equal(append_range(lf, 301, 301), 0);
+    expect_bounds(lf, 257, 301);
+}
+
+static void log_compact_past_end(void **state)
+{
+    struct log_fixture *lf = *state;
+
+    assert_int_equal(append_range(lf, 1, 50), 0);
+    assert_int_equal(store_log_compact(lf->txn, 50, lf->errmsg), 0);
+    expect_bounds(lf, 0, 0);
+    assert_int_equal(append_range(lf, 1, 50), 0);
+    assert_int_equal(store_log_compact(lf->txn, UINT64_MAX, lf->errmsg), 0);
+    expect_bounds(lf, 0, 0);
+
+    /* The empty log then takes any first index, as after a snapshot. */
+    assert_int_equal(append_range(lf, 1001, 1002), 0);
+    expect_bounds(lf, 1001, 1002);
+    assert_int_equal(store_txn_commit(lf->txn, lf->errmsg), 0);
+    lf->txn = NULL;
+    assert_int_equal(store_txn_begin(lf->f->s, 0, &lf->txn, lf->errmsg), 0);
+    expect_bounds(lf, 1001, 1002);
+}
+
 static void meta_round_trip(void **state)
 {
     struct log_fixture *lf = *state;
@@ -322,7 +561,10 @@ int run_log_tests(void)
         T(log_bounds_order),     T(log_truncate_suffix),     T(log_truncate_edges),
         T(log_append_gap),       T(log_append_batch_gap),    T(log_append_after_snapshot),
         T(log_append_bad_entry), T(meta_round_trip),         T(log_corrupt_value),
-        T(log_corrupt_key),      T(meta_corrupt_hard_state),
+        T(log_corrupt_key),      T(meta_corrupt_hard_state), T(log_range_reads),
+        T(log_range_max_bytes),  T(log_range_empty_entries), T(log_range_missing),
+        T(log_range_corrupt),    T(log_range_gap),           T(log_term_reads),
+        T(log_term_corrupt),     T(log_compact_prefix),      T(log_compact_past_end),
     };
 #undef T
 

@@ -196,6 +196,71 @@ static void node_put_invalid(void **state)
     assert_int_equal(store_node_get(tf->txn, NULL, &n, tf->errmsg), STORE_EINVALID);
 }
 
+static void node_raft_id_status(void **state)
+{
+    struct table_fixture *tf = *state;
+    store_node in, out;
+
+    fill_node(&in, "node-m", STORE_ROLE_MANAGER);
+    in.raft_id = UINT64_MAX - 3;
+    in.status = STORE_STATUS_DOWN;
+    assert_int_equal(store_node_put(tf->txn, &in, tf->errmsg), 0);
+    commit_reopen(tf);
+    assert_int_equal(store_node_get(tf->txn, "node-m", &out, tf->errmsg), 0);
+    assert_int_equal(out.raft_id, UINT64_MAX - 3);
+    assert_int_equal(out.status, STORE_STATUS_DOWN);
+
+    in.status = STORE_STATUS_READY;
+    assert_int_equal(store_node_put(tf->txn, &in, tf->errmsg), 0);
+    assert_int_equal(store_node_get(tf->txn, "node-m", &out, tf->errmsg), 0);
+    assert_int_equal(out.status, STORE_STATUS_READY);
+
+    in.status = 3;
+    assert_int_equal(store_node_put(tf->txn, &in, tf->errmsg), STORE_EINVALID);
+    assert_non_null(strstr(tf->errmsg, "\"status\""));
+    in.status = -1;
+    assert_int_equal(store_node_put(tf->txn, &in, tf->errmsg), STORE_EINVALID);
+}
+
+/* A record written before raft_id and status existed reads with both 0. */
+static void node_old_record(void **state)
+{
+    struct table_fixture *tf = *state;
+    struct craft fields[16];
+    size_t n = craft_node(fields, "node-old");
+    store_node out;
+
+    plant_node(tf, "node-old", fields, n);
+    assert_int_equal(store_node_get(tf->txn, "node-old", &out, tf->errmsg), 0);
+    assert_string_equal(out.hostname, "host");
+    assert_int_equal(out.updated, 1700000001);
+    assert_int_equal(out.raft_id, 0);
+    assert_int_equal(out.status, STORE_STATUS_UNKNOWN);
+}
+
+static void node_bad_status(void **state)
+{
+    struct table_fixture *tf = *state;
+    const struct craft cases[] = {
+        {"status", CRAFT_UINT, NULL, 0, 3},   {"status", CRAFT_INT, NULL, 0, -1},
+        {"status", CRAFT_STR, "ready", 5, 0}, {"raft_id", CRAFT_INT, NULL, 0, -7},
+        {"raft_id", CRAFT_NIL, NULL, 0, 0},
+    };
+    store_node out;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct craft fields[16];
+        size_t n = craft_node(fields, "node-a");
+
+        fields[n++] = cases[i];
+        plant_node(tf, "node-a", fields, n);
+        print_message("  case %zu: field %s\n", i, cases[i].key);
+        assert_int_equal(store_node_get(tf->txn, "node-a", &out, tf->errmsg),
+                         STORE_ECORRUPT);
+        assert_non_null(strstr(tf->errmsg, cases[i].key));
+    }
+}
+
 struct collected {
     char ids[8][26];
     int count;
@@ -547,6 +612,9 @@ int run_table_tests(void)
         T(cluster_pem_too_long),
         T(node_put_get_delete),
         T(node_put_invalid),
+        T(node_raft_id_status),
+        T(node_old_record),
+        T(node_bad_status),
         T(node_each_order),
         T(node_overlong_hostname),
         T(node_bad_fields),
