@@ -533,8 +533,8 @@ static int read_scalars(net_unpacker *u, unsigned char *body, const layout *l,
 {
     for (size_t i = 0; i < l->n_scalars; i++) {
         const scalar *f = &l->scalars[i];
-        uint64_t number;
-        bool flag;
+        uint64_t number = 0;
+        bool flag = false;
         int rv;
 
         if (f->is_flag) {

@@ -189,6 +189,30 @@ static void print_join_commands(const char *worker, const char *manager, const c
            worker, addr, manager, addr);
 }
 
+static int force_new_cluster(const cli_args *a, int detach, int extra_options)
+{
+    char errmsg[SETUP_ERRMSG_SIZE] = "";
+
+    if (extra_options) {
+        return cli_usage_error("init", "--force-new-cluster keeps the node's own settings; "
+                                       "drop --listen-addr and --cert-expiry");
+    }
+    if (!setup_has_node(a->data_dir)) {
+        return cli_fail("%s contains no swarmpki node to restart as a new cluster", a->data_dir);
+    }
+    if (setup_node_running(a->data_dir)) {
+        return cli_fail("the node of %s is running; stop it first with `swarmpki stop "
+                        "--data-dir %s`",
+                        a->data_dir, a->data_dir);
+    }
+    if (setup_force_new_cluster(a->data_dir, errmsg) != 0) {
+        return cli_fail("force-new-cluster failed: %s", errmsg);
+    }
+    printf("This manager is now the only member of its cluster; other managers were "
+           "removed.\nJoin new managers with `swarmpki join-token manager`.\n");
+    return cli_start_node(a->data_dir, detach);
+}
+
 static int cmd_init(const cli_args *a)
 {
     setup_init_opts o = {.cert_expiry = 2160 * 3600};
@@ -196,6 +220,7 @@ static int cmd_init(const cli_args *a)
     char errmsg[SETUP_ERRMSG_SIZE] = "";
     const char *expiry = NULL;
     int detach = 0;
+    int force = 0;
     int rv;
 
     for (int i = 1; i < a->argc; i++) {
@@ -207,9 +232,14 @@ static int cmd_init(const cli_args *a)
             }
         } else if (strcmp(a->argv[i], "--detach") == 0 || strcmp(a->argv[i], "-d") == 0) {
             detach = 1;
+        } else if (strcmp(a->argv[i], "--force-new-cluster") == 0) {
+            force = 1;
         } else {
             return cli_usage_error("init", "unexpected argument \"%s\"", a->argv[i]);
         }
+    }
+    if (force) {
+        return force_new_cluster(a, detach, o.listen_addr != NULL || expiry != NULL);
     }
     if (o.listen_addr == NULL) {
         return cli_usage_error("init", "--listen-addr HOST:PORT is required");

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -599,4 +601,132 @@ int setup_join(const char *data_dir, const char *token, const char *manager_addr
     }
     free_join(&s);
     return rv;
+}
+
+/* ---- force-new-cluster ---- */
+
+typedef struct other_managers {
+    char (*ids)[26];
+    size_t count;
+    const char *self;
+} other_managers;
+
+static int collect_others(const store_node *n, void *arg)
+{
+    other_managers *o = arg;
+    void *grown;
+
+    if (n->role != STORE_ROLE_MANAGER || strcmp(n->id, o->self) == 0) {
+        return 0;
+    }
+    grown = realloc(o->ids, (o->count + 1) * sizeof(*o->ids));
+    if (grown == NULL) {
+        return STORE_ENOMEM;
+    }
+    o->ids = grown;
+    memcpy(o->ids[o->count++], n->id, sizeof(o->ids[0]));
+    return 0;
+}
+
+/* Rewrites the store of a stopped manager so that it restarts as the only
+ * member: the other managers are removed, everything applied is kept in a
+ * snapshot, and log entries not yet applied are dropped, since they may
+ * never have been committed. */
+static int rewrite_membership(store_txn *txn, const node_conf *conf, char *errmsg)
+{
+    other_managers others = {.self = conf->node_id};
+    uint64_t applied = 0;
+    uint64_t term = 0;
+    uint64_t first;
+    uint64_t last;
+    int64_t prune_after = util_now() + 90LL * 24 * 3600;
+    int rv;
+
+    rv = store_applied_get(txn, &applied, errmsg);
+    rv = rv ? rv : store_node_each(txn, collect_others, &others, errmsg);
+    for (size_t i = 0; rv == 0 && i < others.count; i++) {
+        rv = store_node_delete(txn, others.ids[i], errmsg);
+        rv = rv ? rv : store_removed_put(txn, others.ids[i], prune_after, errmsg);
+    }
+    free(others.ids);
+    if (rv == 0 && applied > 0 && store_log_term(txn, applied, &term, NULL) != 0) {
+        store_snapshot_meta meta;
+        if (store_snapshot_meta_get(txn, &meta, NULL) == 0) {
+            term = meta.term;
+            store_snapshot_meta_free(&meta);
+        }
+    }
+    rv = rv ? rv : store_log_bounds(txn, &first, &last, errmsg);
+    if (rv == 0 && last > 0) {
+        rv = store_log_truncate(txn, first, errmsg);
+    }
+    if (rv == 0) {
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        struct raft_server self = {.id = conf->raft_id, .role = RAFT_VOTER};
+        struct raft_config config = {.servers = &self, .n = 1};
+        if (raft_config_encode(&config, &bytes, &len) != 0) {
+            snprintf(errmsg, SETUP_ERRMSG_SIZE, "encode the new configuration: out of memory");
+            return -1;
+        }
+        rv = store_snapshot_take(txn, applied, term, bytes, len, errmsg);
+        free(bytes);
+    }
+    return rv;
+}
+
+int setup_node_running(const char *data_dir)
+{
+    char path[PATH_MAX + 16];
+    int fd;
+    int running;
+
+    snprintf(path, sizeof(path), "%s/swarmpki.pid", data_dir);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return 0;
+    }
+    /* The running node holds an exclusive lock on its pid file. */
+    running = flock(fd, LOCK_SH | LOCK_NB) != 0;
+    close(fd);
+    return running;
+}
+
+int setup_force_new_cluster(const char *data_dir, char *errmsg)
+{
+    char path[PATH_MAX + 16];
+    node_conf conf;
+    store *st = NULL;
+    store_txn *txn = NULL;
+    int rv;
+
+    rv = conf_load(data_dir, &conf, errmsg);
+    if (rv == -2) {
+        snprintf(errmsg, SETUP_ERRMSG_SIZE, "%s contains no swarmpki node", data_dir);
+        return -1;
+    }
+    if (rv != 0) {
+        return -1;
+    }
+    if (conf.role != NODE_ROLE_MANAGER || conf.raft_id == 0) {
+        snprintf(errmsg, SETUP_ERRMSG_SIZE,
+                 "%s is not a manager's data directory; --force-new-cluster needs one",
+                 data_dir);
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/store", data_dir);
+    rv = store_open(path, &st, errmsg);
+    rv = rv ? rv : store_txn_begin(st, 1, &txn, errmsg);
+    if (rv == 0) {
+        rv = rewrite_membership(txn, &conf, errmsg);
+        if (rv == 0) {
+            rv = store_txn_commit(txn, errmsg);
+        } else {
+            store_txn_abort(txn);
+        }
+    }
+    if (st != NULL) {
+        store_close(st);
+    }
+    return rv == 0 ? 0 : -1;
 }

@@ -43,6 +43,14 @@ int setup_join(const char *data_dir, const char *token, const char *manager_addr
                const char *listen_addr, const char *advertise_addr, setup_join_result *out,
                char *errmsg);
 
+/* Turns the stopped manager in data_dir into the only member of its
+ * cluster, keeping all applied state (cluster id, root CA, tokens, nodes):
+ * the other managers are removed and unapplied log entries dropped. */
+int setup_force_new_cluster(const char *data_dir, char *errmsg);
+
+/* Returns 1 while a swarmpki process runs from data_dir. */
+int setup_node_running(const char *data_dir);
+
 /* Returns 1 if data_dir already contains a node (node.conf exists). */
 int setup_has_node(const char *data_dir);
 

@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <limits.h>
 
 #include "node/daemon.h"
 #include "node/log.h"
+#include "node/util.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -86,22 +88,79 @@ static void on_connect(net_conn *c, int status, const char *errmsg, void *data)
     schedule(w, w->period_ms, w->period_ms);
 }
 
+/* Writes node.conf on a worker thread, so a restarted worker knows every
+ * manager, not just the one it joined through. */
+typedef struct conf_write {
+    uv_work_t req;
+    char data_dir[PATH_MAX];
+    node_conf conf;
+    int status;
+    char errmsg[UTIL_ERRMSG_SIZE];
+} conf_write;
+
+static void write_conf(uv_work_t *req)
+{
+    conf_write *cw = req->data;
+
+    cw->status = conf_save(cw->data_dir, &cw->conf, cw->errmsg);
+}
+
+static void conf_written(uv_work_t *req, int status)
+{
+    conf_write *cw = req->data;
+
+    if (status != 0 || cw->status != 0) {
+        log_event(LOG_WARN, "saving the manager list failed", "error=%s",
+                  log_quote(cw->status ? cw->errmsg : "cancelled"));
+    }
+    free(cw);
+}
+
+static void save_conf(worker_session *w)
+{
+    conf_write *cw = calloc(1, sizeof(*cw));
+
+    if (cw == NULL) {
+        return;
+    }
+    snprintf(cw->data_dir, sizeof(cw->data_dir), "%s", w->daemon->data_dir);
+    cw->conf = w->daemon->conf;
+    cw->req.data = cw;
+    if (uv_queue_work(w->daemon->loop, &cw->req, write_conf, conf_written) != 0) {
+        free(cw);
+    }
+}
+
 static void learn_managers(worker_session *w, const net_msg *m)
 {
     node_conf *conf = &w->daemon->conf;
+    int count = (int)(m->list_len < CONF_MAX_MANAGERS ? m->list_len : CONF_MAX_MANAGERS);
+    int changed = count != conf->manager_count;
 
-    /* NOTE: the list is kept in memory only; a restarted worker starts from
-     * the managers in node.conf. */
-    if (m->list_len == 0) {
+    if (count == 0) {
         return;
     }
-    for (uint32_t i = 0; i < m->list_len && i < CONF_MAX_MANAGERS; i++) {
+    for (int i = 0; i < count && !changed; i++) {
+        changed = strcmp(conf->managers[i], m->list[i]) != 0;
+    }
+    if (!changed) {
+        return;
+    }
+    /* Keep talking to the current manager: find it in the new list. */
+    const char *current = conf->managers[w->manager_index];
+    int index = 0;
+    for (int i = 0; i < count; i++) {
+        if (strcmp(m->list[i], current) == 0) {
+            index = i;
+        }
+    }
+    for (int i = 0; i < count; i++) {
         snprintf(conf->managers[i], CONF_ADDR_SIZE, "%s", m->list[i]);
     }
-    if ((int)m->list_len < conf->manager_count && w->manager_index >= (int)m->list_len) {
-        w->manager_index = 0;
-    }
-    conf->manager_count = (int)(m->list_len < CONF_MAX_MANAGERS ? m->list_len : CONF_MAX_MANAGERS);
+    conf->manager_count = count;
+    w->manager_index = index;
+    log_event(LOG_INFO, "manager list updated", "managers=%d", count);
+    save_conf(w);
 }
 
 static void on_msg(net_conn *c, net_msg *m, void *data)
