@@ -21,7 +21,7 @@ const char *apply_status_text(int status)
     case APPLY_REMOVED:
         return "the node was removed from the cluster";
     case APPLY_CONFLICT:
-        return "this key already has a certificate for another role";
+        return "this key already has a certificate for another role, or the serial is taken";
     case APPLY_NO_CLUSTER:
         return "the cluster is not initialized";
     case APPLY_EXISTS:
@@ -107,6 +107,18 @@ static int apply_issue(store_txn *txn, const store_command *cmd, apply_result *r
         rv = answer_existing(&existing, cmd->node.role, node.raft_id, result);
         store_cert_free(&existing);
         return rv;
+    }
+    if (rv != STORE_ENOTFOUND) {
+        return rv;
+    }
+
+    /* Serials are 20 random bytes, so a repeat means a broken generator:
+     * refuse it rather than overwrite another node's record. */
+    rv = store_cert_get(txn, cmd->cert.serial, &existing, errmsg);
+    if (rv == 0) {
+        store_cert_free(&existing);
+        result->status = APPLY_CONFLICT;
+        return 0;
     }
     if (rv != STORE_ENOTFOUND) {
         return rv;

@@ -14,7 +14,7 @@ enum apply_status {
     APPLY_OK = 0,
     APPLY_TOKEN_ROTATED = 1, /* the approving token is no longer current */
     APPLY_REMOVED = 2,       /* the node was removed */
-    APPLY_CONFLICT = 3,      /* the key is certified for another role */
+    APPLY_CONFLICT = 3,      /* the key has a certificate for another role, or the serial is taken */
     APPLY_NO_CLUSTER = 4,
     APPLY_EXISTS = 5,        /* the cluster is already initialized */
 };

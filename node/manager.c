@@ -346,11 +346,29 @@ uint64_t manager_receive_raft(node_daemon *d, const net_msg *m, const char *send
     return from;
 }
 
+static int is_member_node(node_daemon *d, const char *node_id)
+{
+    for (size_t i = 0; i < d->manager_count; i++) {
+        if (strcmp(d->managers[i].id, node_id) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void handle_raft(node_daemon *d, peer *p, net_msg *m)
 {
     uint64_t from;
 
     if (authorize(d, p, &p->identity, 1, m->id) != 0) {
+        return;
+    }
+    /* A removed manager keeps a valid certificate until it expires; its
+     * record is gone, so its Raft traffic is refused. */
+    if (d->managers != NULL && !is_member_node(d, p->identity.common_name)) {
+        log_event(LOG_WARN, "request rejected", "peer=%s cn=%s reason=%s", p->identity.addr,
+                  log_quote(p->identity.common_name), log_quote("not a manager of this cluster"));
+        net_conn_close(p->conn);
         return;
     }
     from = manager_receive_raft(d, m, p->identity.common_name);
