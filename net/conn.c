@@ -322,6 +322,13 @@ int net__conn_new(uv_loop_t *loop, bool is_pipe, net_conn **out, char *errmsg)
         return net__fail(errmsg, NET_EIO, "cannot create a socket handle: %s",
                          uv_strerror(rv));
     }
+    /* Requests are small and wait for their response, so Nagle's algorithm
+     * would hold each one back until the peer's delayed ACK (about 40 ms).
+     * libuv keeps the setting until the socket exists, on connect or
+     * accept. */
+    if (!is_pipe) {
+        uv_tcp_nodelay(&c->io.tcp, 1);
+    }
     /* uv_timer_init always returns 0 (libuv src/timer.c). */
     uv_timer_init(loop, &c->timer);
     c->io.handle.data = c;
