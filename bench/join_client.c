@@ -410,8 +410,7 @@ static void begin_join(joiner *j)
     j->addr = c->managers[n % c->count].addr;
     j->error[0] = '\0';
     j->started_ns = now_ns();
-    if (ca_key_generate(&j->key, detail) != 0 ||
-        ca_csr_create(j->key.data, j->key.len, &j->csr, detail) != 0) {
+    if (ca_key_and_csr_generate(&j->key, &j->csr, detail) != 0) {
         set_error(j, "cannot create a key and CSR: %s", detail);
         finish_join(j, 0);
         return;

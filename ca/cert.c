@@ -190,7 +190,7 @@ int ca_cert_read(const char *cert_pem, size_t cert_len, ca_cert_info *out, char 
             rv = ca_fail_openssl(errmsg, CA_EINVALID,
                                  "certificate public key cannot be decoded");
         } else {
-            rv = ca_pubkey_hash(key, out->key_hash, errmsg);
+            rv = ca_spki_hash(X509_get_X509_PUBKEY(cert), out->key_hash, errmsg);
         }
     }
 

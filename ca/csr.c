@@ -4,6 +4,8 @@
 
 #include "internal.h"
 
+#include <string.h>
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
@@ -25,12 +27,32 @@ static int csr_to_pem(X509_REQ *req, ca_buf *out, char *errmsg)
     return rv;
 }
 
+/* Writes a CSR for key, with an empty subject and signed by key itself. */
+static int csr_build(EVP_PKEY *key, ca_buf *csr_pem, char *errmsg)
+{
+    X509_REQ *req = X509_REQ_new();
+    int rv;
+
+    if (req == NULL) {
+        return ca_fail_openssl(errmsg, CA_ENOMEM, "allocating a CSR failed");
+    }
+    if (X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 ||
+        X509_REQ_set_pubkey(req, key) != 1) {
+        rv = ca_fail_openssl(errmsg, CA_ECRYPTO, "filling in the CSR failed");
+    } else if (X509_REQ_sign(req, key, ca_signing_digest(key)) <= 0) {
+        rv = ca_fail_openssl(errmsg, CA_ECRYPTO, "signing the CSR failed");
+    } else {
+        rv = csr_to_pem(req, csr_pem, errmsg);
+    }
+    X509_REQ_free(req);
+    return rv;
+}
+
 /* Any key type that OpenSSL can sign with is accepted here, because the
  * issuer's ca_csr_check is where the P-256 rule is enforced. */
 int ca_csr_create(const char *key_pem, size_t key_len, ca_buf *csr_pem, char *errmsg)
 {
     EVP_PKEY *key = NULL;
-    X509_REQ *req = NULL;
     int rv;
 
     csr_pem->data = NULL;
@@ -40,26 +62,30 @@ int ca_csr_create(const char *key_pem, size_t key_len, ca_buf *csr_pem, char *er
     if (rv != 0) {
         return rv;
     }
+    rv = csr_build(key, csr_pem, errmsg);
+    EVP_PKEY_free(key);
+    return rv;
+}
 
-    req = X509_REQ_new();
-    if (req == NULL) {
-        rv = ca_fail_openssl(errmsg, CA_ENOMEM, "allocating a CSR failed");
-        goto out;
-    }
-    if (X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 ||
-        X509_REQ_set_pubkey(req, key) != 1) {
-        rv = ca_fail_openssl(errmsg, CA_ECRYPTO, "filling in the CSR failed");
-        goto out;
-    }
-    if (X509_REQ_sign(req, key, ca_signing_digest(key)) <= 0) {
-        rv = ca_fail_openssl(errmsg, CA_ECRYPTO, "signing the CSR failed");
-        goto out;
-    }
+int ca_key_and_csr_generate(ca_buf *key_pem, ca_buf *csr_pem, char *errmsg)
+{
+    EVP_PKEY *key = NULL;
+    int rv;
 
-    rv = csr_to_pem(req, csr_pem, errmsg);
+    memset(key_pem, 0, sizeof *key_pem);
+    memset(csr_pem, 0, sizeof *csr_pem);
 
-out:
-    X509_REQ_free(req);
+    rv = ca_key_new_p256(&key, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = ca_key_to_pem(key, key_pem, errmsg);
+    if (rv == 0) {
+        rv = csr_build(key, csr_pem, errmsg);
+    }
+    if (rv != 0) {
+        ca_buf_free(key_pem);
+    }
     EVP_PKEY_free(key);
     return rv;
 }
@@ -128,7 +154,7 @@ int ca_csr_check(const char *csr_pem, size_t csr_len, unsigned char key_hash[32]
     if (rv != 0) {
         return rv;
     }
-    rv = ca_pubkey_hash(X509_REQ_get0_pubkey(req), key_hash, errmsg);
+    rv = ca_spki_hash(X509_REQ_get_X509_PUBKEY(req), key_hash, errmsg);
     X509_REQ_free(req);
     return rv;
 }

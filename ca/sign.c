@@ -245,20 +245,22 @@ static int add_leaf_extensions(X509 *cert, X509 *issuer, char *errmsg)
 }
 
 /* Fills in every field of the leaf except the signature. */
-static int build_leaf(X509 *cert, ca_signer *signer, EVP_PKEY *key,
+static int build_leaf(X509 *cert, ca_signer *signer, const X509_PUBKEY *spki,
                       const ca_leaf_request *request, ca_issued *out, char *errmsg)
 {
     int rv;
 
     if (X509_set_version(cert, X509_VERSION_3) != 1 ||
-        X509_set_issuer_name(cert, X509_get_subject_name(signer->cert)) != 1 ||
-        X509_set_pubkey(cert, key) != 1) {
+        X509_set_issuer_name(cert, X509_get_subject_name(signer->cert)) != 1) {
         return ca_fail_openssl(errmsg, CA_ECRYPTO, "filling in the certificate failed");
     }
 
     out->not_before = request->now - CA_BACKDATE;
     out->not_after = request->now + request->expiry;
-    rv = ca_cert_set_serial(cert, out->serial, errmsg);
+    rv = ca_cert_set_spki(cert, spki, errmsg);
+    if (rv == 0) {
+        rv = ca_cert_set_serial(cert, out->serial, errmsg);
+    }
     if (rv == 0) {
         rv = ca_cert_set_validity(cert, out->not_before, out->not_after, errmsg);
     }
@@ -274,11 +276,37 @@ static int build_leaf(X509 *cert, ca_signer *signer, EVP_PKEY *key,
     return rv;
 }
 
+/* Issues the leaf for req, which ca_csr_load has checked. Clears out on
+ * failure. */
+static int issue_leaf(ca_signer *signer, X509_REQ *req, const ca_leaf_request *request,
+                      ca_issued *out, char *errmsg)
+{
+    X509 *cert = X509_new();
+    int rv;
+
+    if (cert == NULL) {
+        return ca_fail_openssl(errmsg, CA_ENOMEM, "allocating the certificate failed");
+    }
+
+    rv = build_leaf(cert, signer, X509_REQ_get_X509_PUBKEY(req), request, out, errmsg);
+    if (rv == 0) {
+        rv = ca_cert_sign(cert, signer->key, errmsg);
+    }
+    if (rv == 0) {
+        rv = ca_cert_to_pem(cert, &out->cert_pem, errmsg);
+    }
+
+    if (rv != 0) {
+        ca_issued_free(out);
+    }
+    X509_free(cert);
+    return rv;
+}
+
 int ca_sign(ca_signer *signer, const char *csr_pem, size_t csr_len,
             const ca_leaf_request *request, ca_issued *out, char *errmsg)
 {
     X509_REQ *req = NULL;
-    X509 *cert = NULL;
     int rv;
 
     memset(out, 0, sizeof *out);
@@ -293,25 +321,33 @@ int ca_sign(ca_signer *signer, const char *csr_pem, size_t csr_len,
     if (rv != 0) {
         return rv;
     }
-    cert = X509_new();
-    if (cert == NULL) {
-        rv = ca_fail_openssl(errmsg, CA_ENOMEM, "allocating the certificate failed");
-        goto out;
-    }
+    rv = issue_leaf(signer, req, request, out, errmsg);
+    X509_REQ_free(req);
+    return rv;
+}
 
-    rv = build_leaf(cert, signer, X509_REQ_get0_pubkey(req), request, out, errmsg);
-    if (rv == 0) {
-        rv = ca_cert_sign(cert, signer->key, errmsg);
-    }
-    if (rv == 0) {
-        rv = ca_cert_to_pem(cert, &out->cert_pem, errmsg);
-    }
+int ca_csr_sign(ca_signer *signer, const char *csr_pem, size_t csr_len,
+                const ca_leaf_request *request, unsigned char key_hash[32],
+                ca_issued *out, char *errmsg)
+{
+    X509_REQ *req = NULL;
+    int rv;
 
-out:
+    memset(out, 0, sizeof *out);
+
+    /* The steps run in the order of ca_csr_check followed by ca_sign, so a
+     * CSR that is bad and a request that is bad get the CSR's error. */
+    rv = ca_csr_load(csr_pem, csr_len, &req, errmsg);
     if (rv != 0) {
-        ca_issued_free(out);
+        return rv;
     }
-    X509_free(cert);
+    rv = ca_spki_hash(X509_REQ_get_X509_PUBKEY(req), key_hash, errmsg);
+    if (rv == 0) {
+        rv = check_request(request, errmsg);
+    }
+    if (rv == 0) {
+        rv = issue_leaf(signer, req, request, out, errmsg);
+    }
     X509_REQ_free(req);
     return rv;
 }

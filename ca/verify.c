@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -159,27 +160,60 @@ static int has_dns_san(X509 *cert, const char *dns)
     return found;
 }
 
-int ca_verify_chain(const char *chain_pem, size_t chain_len, const char *bundle_pem,
-                    size_t bundle_len, int64_t now, const char *required_san,
-                    char *errmsg)
+struct ca_bundle {
+    X509_STORE *store;
+};
+
+int ca_bundle_open(const char *bundle_pem, size_t bundle_len, ca_bundle **out,
+                   char *errmsg)
 {
     STACK_OF(X509) *roots = NULL;
+    X509_STORE *store = NULL;
+    int rv;
+
+    *out = NULL;
+    rv = load_certs(bundle_pem, bundle_len, "trust bundle", &roots, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+
+    /* The store takes its own reference to every root. */
+    rv = build_store(roots, &store, errmsg);
+    sk_X509_pop_free(roots, X509_free);
+    if (rv != 0) {
+        return rv;
+    }
+
+    *out = malloc(sizeof **out);
+    if (*out == NULL) {
+        X509_STORE_free(store);
+        return ca_fail(errmsg, CA_ENOMEM, "allocating the trust bundle failed");
+    }
+    (*out)->store = store;
+    return 0;
+}
+
+void ca_bundle_close(ca_bundle *bundle)
+{
+    if (bundle == NULL) {
+        return;
+    }
+    X509_STORE_free(bundle->store);
+    free(bundle);
+}
+
+int ca_verify_chain_bundle(ca_bundle *bundle, const char *chain_pem, size_t chain_len,
+                           int64_t now, const char *required_san, char *errmsg)
+{
     STACK_OF(X509) *chain = NULL;
     STACK_OF(X509) *untrusted = NULL;
-    X509_STORE *store = NULL;
-    X509 *leaf = NULL;
+    X509 *leaf;
     char shown[64];
     int rv;
 
-    rv = load_certs(bundle_pem, bundle_len, "trust bundle", &roots, errmsg);
-    if (rv == 0) {
-        rv = load_certs(chain_pem, chain_len, "certificate chain", &chain, errmsg);
-    }
-    if (rv == 0) {
-        rv = build_store(roots, &store, errmsg);
-    }
+    rv = load_certs(chain_pem, chain_len, "certificate chain", &chain, errmsg);
     if (rv != 0) {
-        goto out;
+        return rv;
     }
 
     /* The first certificate is the leaf and the rest are intermediates,
@@ -192,7 +226,7 @@ int ca_verify_chain(const char *chain_pem, size_t chain_len, const char *bundle_
     }
     sk_X509_delete(untrusted, 0);
 
-    rv = run_verify(store, leaf, untrusted, now, errmsg);
+    rv = run_verify(bundle->store, leaf, untrusted, now, errmsg);
     if (rv == 0 && required_san != NULL && !has_dns_san(leaf, required_san)) {
         rv = ca_fail(errmsg, CA_EVERIFY,
                      "certificate does not list the DNS SAN %s, so it does not belong to "
@@ -202,8 +236,22 @@ int ca_verify_chain(const char *chain_pem, size_t chain_len, const char *bundle_
 
 out:
     sk_X509_free(untrusted);
-    X509_STORE_free(store);
     sk_X509_pop_free(chain, X509_free);
-    sk_X509_pop_free(roots, X509_free);
+    return rv;
+}
+
+int ca_verify_chain(const char *chain_pem, size_t chain_len, const char *bundle_pem,
+                    size_t bundle_len, int64_t now, const char *required_san,
+                    char *errmsg)
+{
+    ca_bundle *bundle = NULL;
+    int rv;
+
+    rv = ca_bundle_open(bundle_pem, bundle_len, &bundle, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = ca_verify_chain_bundle(bundle, chain_pem, chain_len, now, required_san, errmsg);
+    ca_bundle_close(bundle);
     return rv;
 }

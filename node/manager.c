@@ -162,9 +162,8 @@ static int build_issue(node_daemon *d, net_msg *m, int role, store_command *cmd,
     char node_id[CA_ID_LEN + 1];
     int64_t now = util_now();
 
-    if (ca_csr_check(m->csr_pem, strlen(m->csr_pem), cmd->cert.key_hash, errmsg) != 0) {
-        return NET_STATUS_BAD_CSR;
-    }
+    static const unsigned char unset[32];
+
     if (ca_random_id(node_id, errmsg) != 0) {
         return NET_STATUS_INTERNAL;
     }
@@ -173,8 +172,15 @@ static int build_issue(node_daemon *d, net_msg *m, int role, store_command *cmd,
     leaf.cluster_id = d->conf.cluster_id;
     leaf.now = now;
     leaf.expiry = d->cluster.cert_expiry;
-    if (ca_sign(d->signer, m->csr_pem, strlen(m->csr_pem), &leaf, &issued, errmsg) != 0) {
-        return NET_STATUS_INTERNAL;
+
+    /* One parse of the CSR checks and signs it. The key hash is filled once
+     * the CSR passed its checks, which tells a bad CSR from a signing
+     * failure. */
+    memset(cmd->cert.key_hash, 0, sizeof(cmd->cert.key_hash));
+    if (ca_csr_sign(d->signer, m->csr_pem, strlen(m->csr_pem), &leaf, cmd->cert.key_hash,
+                    &issued, errmsg) != 0) {
+        return memcmp(cmd->cert.key_hash, unset, sizeof(unset)) == 0 ? NET_STATUS_BAD_CSR
+                                                                     : NET_STATUS_INTERNAL;
     }
 
     cmd->type = STORE_CMD_ISSUE;

@@ -561,8 +561,7 @@ int setup_join(const char *data_dir, const char *token, const char *manager_addr
 
     /* Nothing is written until the manager has issued a certificate. */
     rv = fetch_bundle(manager_addr, &s, errmsg);
-    if (rv == 0 && (ca_key_generate(&s.key, why) != 0 ||
-                    ca_csr_create(s.key.data, s.key.len, &s.csr, why) != 0)) {
+    if (rv == 0 && ca_key_and_csr_generate(&s.key, &s.csr, why) != 0) {
         snprintf(errmsg, SETUP_ERRMSG_SIZE, "create the node key: %s", why);
         rv = -1;
     }

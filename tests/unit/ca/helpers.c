@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -112,6 +113,19 @@ void test_csr_pem(EVP_PKEY *key, EVP_PKEY *signing_key, const char *subject_cn,
     bio_to_buf(bio, out);
     BIO_free(bio);
     X509_REQ_free(req);
+}
+
+EVP_PKEY *test_p256_key(const char *point_format, const char *encoding)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+
+    assert_non_null(key);
+    assert_int_equal(EVP_PKEY_set_utf8_string_param(
+                         key, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, point_format),
+                     1);
+    assert_int_equal(
+        EVP_PKEY_set_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING, encoding), 1);
+    return key;
 }
 
 X509 *test_x509(const char *pem, size_t len)

@@ -56,6 +56,11 @@ void test_key_pem(EVP_PKEY *key, ca_buf *out);
 void test_csr_pem(EVP_PKEY *key, EVP_PKEY *signing_key, const char *subject_cn,
                   ca_buf *out);
 
+/* Generates a P-256 key whose public key encodes with point_format
+ * ("uncompressed" or "compressed") and encoding ("named_curve" or
+ * "explicit"); the caller frees it. */
+EVP_PKEY *test_p256_key(const char *point_format, const char *encoding);
+
 /* Parses the first certificate of pem; the caller frees it. */
 X509 *test_x509(const char *pem, size_t len);
 

@@ -137,6 +137,44 @@ static void csr_key_hash_value(void **state)
     EVP_PKEY_free(key);
 }
 
+/* The SPKI hash equals the i2d_PUBKEY hash for P-256 keys with compressed
+ * points or explicit parameters too, which the CSR check accepts. */
+static void csr_key_hash_encodings(void **state)
+{
+    static const struct {
+        const char *point_format;
+        const char *encoding;
+    } cases[] = {
+        {"uncompressed", "named_curve"},
+        {"compressed", "named_curve"},
+        {"uncompressed", "explicit"},
+    };
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        EVP_PKEY *key = test_p256_key(cases[i].point_format, cases[i].encoding);
+        unsigned char expected[32];
+        unsigned char hash[32];
+        unsigned char *der = NULL;
+        ca_buf csr = {0};
+        int der_len;
+
+        print_message("case %zu: %s, %s\n", i, cases[i].point_format, cases[i].encoding);
+        csr_for_key(key, &csr);
+        der_len = i2d_PUBKEY(key, &der);
+        assert_true(der_len > 0);
+        assert_int_equal(
+            EVP_Digest(der, (size_t)der_len, expected, NULL, EVP_sha256(), NULL), 1);
+        OPENSSL_free(der);
+
+        assert_int_equal(ca_csr_check(csr.data, csr.len, hash, errmsg), 0);
+        assert_memory_equal(hash, expected, sizeof hash);
+        ca_buf_free(&csr);
+        EVP_PKEY_free(key);
+    }
+}
+
 static void csr_rejects_rsa_512(void **state)
 {
     EVP_PKEY *key = EVP_RSA_gen(512);
@@ -325,6 +363,80 @@ static void key_rejects_encrypted(void **state)
     EVP_PKEY_free(key);
 }
 
+/* The key is PKCS#8 P-256, and the CSR passes the issuer's check and
+ * carries that key. */
+static void key_and_csr_generate_pair(void **state)
+{
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    ca_buf key = {0};
+    ca_buf csr = {0};
+    ca_buf again = {0};
+    unsigned char hash[32];
+    unsigned char again_hash[32];
+
+    assert_int_equal(ca_key_and_csr_generate(&key, &csr, errmsg), 0);
+    assert_int_equal(strlen(key.data), key.len);
+    assert_int_equal(strlen(csr.data), csr.len);
+    assert_non_null(strstr(key.data, "-----BEGIN PRIVATE KEY-----\n"));
+    assert_non_null(strstr(csr.data, "-----BEGIN CERTIFICATE REQUEST-----\n"));
+    assert_int_equal(ca_csr_check(csr.data, csr.len, hash, errmsg), 0);
+
+    /* ca_csr_create on the returned key gives a CSR for the same key. */
+    assert_int_equal(ca_csr_create(key.data, key.len, &again, errmsg), 0);
+    assert_int_equal(ca_csr_check(again.data, again.len, again_hash, errmsg), 0);
+    assert_memory_equal(hash, again_hash, sizeof hash);
+    test_assert_no_openssl_error();
+
+    ca_buf_free(&key);
+    ca_buf_free(&csr);
+    ca_buf_free(&again);
+}
+
+static void key_and_csr_generate_differ(void **state)
+{
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    ca_buf first_key = {0};
+    ca_buf first_csr = {0};
+    ca_buf second_key = {0};
+    ca_buf second_csr = {0};
+
+    assert_int_equal(ca_key_and_csr_generate(&first_key, &first_csr, errmsg), 0);
+    assert_int_equal(ca_key_and_csr_generate(&second_key, &second_csr, errmsg), 0);
+    assert_string_not_equal(first_key.data, second_key.data);
+    assert_string_not_equal(first_csr.data, second_csr.data);
+    ca_buf_free(&first_key);
+    ca_buf_free(&first_csr);
+    ca_buf_free(&second_key);
+    ca_buf_free(&second_csr);
+}
+
+/* A key in the older SEC 1 "EC PRIVATE KEY" form misses the PKCS#8 fast path
+ * and still parses through the general decoder. */
+static void key_parse_sec1_form(void **state)
+{
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    BIO *bio = BIO_new(BIO_s_mem());
+    ca_buf csr = {0};
+    unsigned char hash[32];
+    char *data;
+    long len;
+
+    assert_non_null(key);
+    assert_non_null(bio);
+    assert_int_equal(
+        PEM_write_bio_PrivateKey_traditional(bio, key, NULL, NULL, 0, NULL, NULL), 1);
+    len = BIO_get_mem_data(bio, &data);
+    assert_non_null(strstr(data, "-----BEGIN EC PRIVATE KEY-----"));
+
+    assert_int_equal(ca_csr_create(data, (size_t)len, &csr, errmsg), 0);
+    assert_int_equal(ca_csr_check(csr.data, csr.len, hash, errmsg), 0);
+    test_assert_no_openssl_error();
+    ca_buf_free(&csr);
+    BIO_free(bio);
+    EVP_PKEY_free(key);
+}
+
 int run_csr_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +444,7 @@ int run_csr_tests(void)
         cmocka_unit_test(keys_differ),
         cmocka_unit_test(csr_round_trip),
         cmocka_unit_test(csr_key_hash_value),
+        cmocka_unit_test(csr_key_hash_encodings),
         cmocka_unit_test(csr_rejects_rsa_512),
         cmocka_unit_test(csr_rejects_rsa_2048),
         cmocka_unit_test(csr_rejects_p384),
@@ -345,6 +458,9 @@ int run_csr_tests(void)
         cmocka_unit_test(csr_rejects_certificate),
         cmocka_unit_test(csr_create_rejects_bad_key),
         cmocka_unit_test(key_rejects_encrypted),
+        cmocka_unit_test(key_and_csr_generate_pair),
+        cmocka_unit_test(key_and_csr_generate_differ),
+        cmocka_unit_test(key_parse_sec1_form),
     };
     return cmocka_run_group_tests_name("ca_csr", tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 /* Checks the offset of t from now as days and seconds, using ASN1_TIME_diff
@@ -417,6 +418,250 @@ static void sign_rechecks_csr(void **state)
     test_root_free(&root);
 }
 
+static ca_signer *open_signer(const test_root *root)
+{
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    ca_signer *signer = NULL;
+
+    assert_int_equal(ca_signer_open(root->cert.data, root->cert.len, root->key.data,
+                                    root->key.len, &signer, errmsg),
+                     0);
+    return signer;
+}
+
+/* Fails unless the certificate in cert_pem carries the DER
+ * SubjectPublicKeyInfo of the CSR in csr_pem byte for byte. */
+static void expect_same_spki(const ca_buf *cert_pem, const ca_buf *csr_pem)
+{
+    X509 *cert = test_x509(cert_pem->data, cert_pem->len);
+    BIO *bio = BIO_new_mem_buf(csr_pem->data, (int)csr_pem->len);
+    X509_REQ *req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+    unsigned char *cert_der = NULL;
+    unsigned char *csr_der = NULL;
+    int cert_len;
+    int csr_len;
+
+    assert_non_null(req);
+    cert_len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &cert_der);
+    csr_len = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &csr_der);
+    assert_true(csr_len > 0);
+    assert_int_equal(cert_len, csr_len);
+    assert_memory_equal(cert_der, csr_der, (size_t)csr_len);
+
+    OPENSSL_free(cert_der);
+    OPENSSL_free(csr_der);
+    X509_REQ_free(req);
+    BIO_free(bio);
+    X509_free(cert);
+}
+
+/* Both signing paths copy the CSR's SubjectPublicKeyInfo unchanged, also
+ * for compressed points and explicit parameters, and the certificate's key
+ * hash equals the CSR's. */
+static void leaf_spki_equals_csr(void **state)
+{
+    static const struct {
+        const char *point_format;
+        const char *encoding;
+    } cases[] = {
+        {"uncompressed", "named_curve"},
+        {"compressed", "named_curve"},
+        {"uncompressed", "explicit"},
+    };
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    ca_leaf_request request = {TEST_NODE_ID, CA_ROLE_WORKER_OU, TEST_CLUSTER_ID, TEST_NOW,
+                               TEST_EXPIRY};
+    test_root root = {0};
+    ca_signer *signer;
+    X509 *root_cert;
+    size_t i;
+
+    test_root_create(TEST_NOW, &root);
+    signer = open_signer(&root);
+    root_cert = test_x509(root.cert.data, root.cert.len);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        EVP_PKEY *key = test_p256_key(cases[i].point_format, cases[i].encoding);
+        ca_buf csr = {0};
+        ca_issued two_step = {0};
+        ca_issued one_step = {0};
+        unsigned char check_hash[32];
+        unsigned char sign_hash[32];
+        ca_cert_info info;
+        X509 *cert;
+
+        print_message("case %zu: %s, %s\n", i, cases[i].point_format, cases[i].encoding);
+        test_csr_pem(key, key, NULL, &csr);
+        assert_int_equal(ca_csr_check(csr.data, csr.len, check_hash, errmsg), 0);
+        assert_int_equal(ca_sign(signer, csr.data, csr.len, &request, &two_step, errmsg),
+                         0);
+        assert_int_equal(ca_csr_sign(signer, csr.data, csr.len, &request, sign_hash,
+                                     &one_step, errmsg),
+                         0);
+        test_assert_no_openssl_error();
+
+        expect_same_spki(&two_step.cert_pem, &csr);
+        expect_same_spki(&one_step.cert_pem, &csr);
+        assert_memory_equal(sign_hash, check_hash, sizeof check_hash);
+        assert_int_equal(
+            ca_cert_read(one_step.cert_pem.data, one_step.cert_pem.len, &info, errmsg),
+            0);
+        assert_memory_equal(info.key_hash, check_hash, sizeof check_hash);
+
+        cert = test_x509(one_step.cert_pem.data, one_step.cert_pem.len);
+        assert_int_equal(X509_verify(cert, X509_get0_pubkey(root_cert)), 1);
+        assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), key), 1);
+        X509_free(cert);
+
+        ca_issued_free(&two_step);
+        ca_issued_free(&one_step);
+        ca_buf_free(&csr);
+        EVP_PKEY_free(key);
+    }
+    X509_free(root_cert);
+    ca_signer_close(signer);
+    test_root_free(&root);
+}
+
+/* ca_csr_sign issues the same certificate as ca_csr_check and ca_sign. */
+static void csr_sign_fields(void **state)
+{
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    ca_leaf_request request = {TEST_NODE_ID, CA_ROLE_MANAGER_OU, TEST_CLUSTER_ID,
+                               TEST_NOW, TEST_EXPIRY};
+    test_root root = {0};
+    test_node node = {0};
+    ca_issued issued = {0};
+    unsigned char hash[32];
+    unsigned char check_hash[32];
+    ca_signer *signer;
+    ca_cert_info info;
+
+    test_root_create(TEST_NOW, &root);
+    test_node_create(&node);
+    signer = open_signer(&root);
+    assert_int_equal(
+        ca_csr_sign(signer, node.csr.data, node.csr.len, &request, hash, &issued, errmsg),
+        0);
+    test_assert_no_openssl_error();
+
+    assert_int_equal(
+        ca_cert_read(issued.cert_pem.data, issued.cert_pem.len, &info, errmsg), 0);
+    assert_string_equal(info.common_name, TEST_NODE_ID);
+    assert_string_equal(info.org_unit, CA_ROLE_MANAGER_OU);
+    assert_string_equal(info.org, TEST_CLUSTER_ID);
+    assert_string_equal(info.issuer_cn, "swarm-ca");
+    assert_string_equal(info.serial, issued.serial);
+    assert_true(is_hex40(issued.serial));
+    assert_int_equal(issued.not_before, TEST_NOW - 3600);
+    assert_int_equal(issued.not_after, TEST_NOW + TEST_EXPIRY);
+    assert_int_equal(info.not_before, issued.not_before);
+    assert_int_equal(info.not_after, issued.not_after);
+
+    assert_int_equal(ca_csr_check(node.csr.data, node.csr.len, check_hash, errmsg), 0);
+    assert_memory_equal(hash, check_hash, sizeof hash);
+    assert_int_equal(ca_key_matches_cert(node.key.data, node.key.len,
+                                         issued.cert_pem.data, issued.cert_pem.len,
+                                         errmsg),
+                     0);
+    assert_int_equal(ca_verify_chain(issued.cert_pem.data, issued.cert_pem.len,
+                                     root.cert.data, root.cert.len, TEST_NOW, CA_ROOT_CN,
+                                     errmsg),
+                     0);
+
+    ca_issued_free(&issued);
+    ca_signer_close(signer);
+    test_node_free(&node);
+    test_root_free(&root);
+}
+
+/* A bad CSR gets the code and message that ca_csr_check gives it. */
+static void csr_sign_rejects_bad_csr(void **state)
+{
+    char garbage[] = "this is not a certificate signing request\n";
+    char check_msg[CA_ERRMSG_SIZE];
+    char sign_msg[CA_ERRMSG_SIZE];
+    ca_leaf_request request = {TEST_NODE_ID, CA_ROLE_WORKER_OU, TEST_CLUSTER_ID, TEST_NOW,
+                               TEST_EXPIRY};
+    EVP_PKEY *rsa = EVP_RSA_gen(512);
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    EVP_PKEY *other = EVP_EC_gen("P-256");
+    ca_buf csrs[4] = {{0}};
+    const int codes[4] = {CA_EKEYTYPE, CA_EINVALID, CA_EINVALID, CA_EINVALID};
+    const char *texts[4] = {"RSA with 512 bits", "signature does not verify",
+                            "CSR is not a valid PEM CERTIFICATE REQUEST", "CSR is empty"};
+    test_root root = {0};
+    ca_signer *signer;
+    size_t i;
+
+    assert_non_null(rsa);
+    assert_non_null(key);
+    assert_non_null(other);
+    test_csr_pem(rsa, rsa, NULL, &csrs[0]);
+    test_csr_pem(key, other, NULL, &csrs[1]);
+    csrs[2].data = garbage;
+    csrs[2].len = sizeof garbage - 1;
+    csrs[3].data = garbage;
+    csrs[3].len = 0;
+
+    test_root_create(TEST_NOW, &root);
+    signer = open_signer(&root);
+    for (i = 0; i < 4; i++) {
+        ca_issued issued = {0};
+        unsigned char hash[32];
+
+        print_message("case %zu: %s\n", i, texts[i]);
+        check_msg[0] = '\0';
+        sign_msg[0] = '\0';
+        assert_int_equal(ca_csr_check(csrs[i].data, csrs[i].len, hash, check_msg),
+                         codes[i]);
+        assert_int_equal(ca_csr_sign(signer, csrs[i].data, csrs[i].len, &request, hash,
+                                     &issued, sign_msg),
+                         codes[i]);
+        assert_string_equal(sign_msg, check_msg);
+        assert_non_null(strstr(sign_msg, texts[i]));
+        assert_null(issued.cert_pem.data);
+        test_assert_no_openssl_error();
+    }
+
+    ca_signer_close(signer);
+    test_root_free(&root);
+    ca_buf_free(&csrs[0]);
+    ca_buf_free(&csrs[1]);
+    EVP_PKEY_free(rsa);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(other);
+}
+
+/* A good CSR with a bad request fails as ca_sign does, with key_hash
+ * already filled. */
+static void csr_sign_rejects_bad_request(void **state)
+{
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    ca_leaf_request request = {TEST_NODE_ID, CA_ROLE_WORKER_OU, TEST_CLUSTER_ID, TEST_NOW,
+                               CA_MIN_CERT_EXPIRY - 1};
+    test_root root = {0};
+    test_node node = {0};
+    ca_issued issued = {0};
+    unsigned char hash[32] = {0};
+    unsigned char check_hash[32];
+    ca_signer *signer;
+
+    test_root_create(TEST_NOW, &root);
+    test_node_create(&node);
+    signer = open_signer(&root);
+    assert_int_equal(
+        ca_csr_sign(signer, node.csr.data, node.csr.len, &request, hash, &issued, errmsg),
+        CA_EINVALID);
+    assert_non_null(strstr(errmsg, "3599 s is below the minimum of 3600 s"));
+    assert_null(issued.cert_pem.data);
+    assert_int_equal(ca_csr_check(node.csr.data, node.csr.len, check_hash, errmsg), 0);
+    assert_memory_equal(hash, check_hash, sizeof hash);
+
+    ca_signer_close(signer);
+    test_node_free(&node);
+    test_root_free(&root);
+}
+
 static void signer_rejects_wrong_key(void **state)
 {
     char errmsg[CA_ERRMSG_SIZE] = "";
@@ -483,6 +728,10 @@ int run_issue_tests(void)
         cmocka_unit_test(sign_expiry_bounds),
         cmocka_unit_test(sign_rejects_bad_request),
         cmocka_unit_test(sign_rechecks_csr),
+        cmocka_unit_test(leaf_spki_equals_csr),
+        cmocka_unit_test(csr_sign_fields),
+        cmocka_unit_test(csr_sign_rejects_bad_csr),
+        cmocka_unit_test(csr_sign_rejects_bad_request),
         cmocka_unit_test(signer_rejects_wrong_key),
         cmocka_unit_test(signer_rejects_leaf),
     };

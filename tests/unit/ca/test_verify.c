@@ -229,6 +229,107 @@ static void verify_rejects_bad_input(void **state)
     test_assert_no_openssl_error();
 }
 
+/* One bundle serves many verifications, with the results and messages of
+ * ca_verify_chain. */
+static void bundle_verify_many(void **state)
+{
+    fixture *f = *state;
+    char errmsg[CA_ERRMSG_SIZE];
+    char wrapper_msg[CA_ERRMSG_SIZE];
+    char garbage_text[] = "no certificates in here\n";
+    ca_buf garbage = {garbage_text, sizeof garbage_text - 1};
+    test_root other = {0};
+    ca_issued other_leaf = {0};
+    ca_buf roots = {0};
+    ca_bundle *bundle = NULL;
+    int i;
+
+    test_root_create(TEST_NOW, &other);
+    test_issue(&other, &f->node, CA_ROLE_WORKER_OU, &other_leaf);
+    test_concat(&other.cert, &f->root.cert, &roots);
+    assert_int_equal(ca_bundle_open(roots.data, roots.len, &bundle, errmsg), 0);
+    assert_non_null(bundle);
+
+    for (i = 0; i < 3; i++) {
+        print_message("round %d\n", i);
+        assert_int_equal(ca_verify_chain_bundle(bundle, f->worker.cert_pem.data,
+                                                f->worker.cert_pem.len, TEST_NOW,
+                                                CA_ROLE_WORKER_OU, errmsg),
+                         0);
+        assert_int_equal(ca_verify_chain_bundle(bundle, f->manager.cert_pem.data,
+                                                f->manager.cert_pem.len, TEST_NOW,
+                                                CA_ROOT_CN, errmsg),
+                         0);
+        assert_int_equal(ca_verify_chain_bundle(bundle, other_leaf.cert_pem.data,
+                                                other_leaf.cert_pem.len, TEST_NOW, NULL,
+                                                errmsg),
+                         0);
+    }
+    test_assert_no_openssl_error();
+
+    /* A missing SAN, an expired certificate and a broken chain fail as they
+     * do in ca_verify_chain. */
+    assert_int_equal(ca_verify_chain_bundle(bundle, f->worker.cert_pem.data,
+                                            f->worker.cert_pem.len, TEST_NOW,
+                                            CA_ROLE_MANAGER_OU, errmsg),
+                     CA_EVERIFY);
+    assert_int_equal(
+        verify(&f->worker.cert_pem, &roots, TEST_NOW, CA_ROLE_MANAGER_OU, wrapper_msg),
+        CA_EVERIFY);
+    assert_string_equal(errmsg, wrapper_msg);
+
+    assert_int_equal(ca_verify_chain_bundle(bundle, f->worker.cert_pem.data,
+                                            f->worker.cert_pem.len,
+                                            f->worker.not_after + 1, NULL, errmsg),
+                     CA_EVERIFY);
+    expect_message(errmsg, "certificate has expired");
+
+    assert_int_equal(
+        ca_verify_chain_bundle(bundle, garbage.data, garbage.len, TEST_NOW, NULL, errmsg),
+        CA_EINVALID);
+    expect_message(errmsg, "certificate chain certificate 1");
+    test_assert_no_openssl_error();
+
+    ca_bundle_close(bundle);
+    ca_buf_free(&roots);
+    ca_issued_free(&other_leaf);
+    test_root_free(&other);
+}
+
+/* A bad bundle fails to open with the code and message of ca_verify_chain. */
+static void bundle_open_rejects_bad_input(void **state)
+{
+    fixture *f = *state;
+    char errmsg[CA_ERRMSG_SIZE];
+    char wrapper_msg[CA_ERRMSG_SIZE];
+    char garbage_text[] = "no certificates in here\n";
+    ca_buf truncated = {f->root.cert.data, f->root.cert.len - 40};
+    ca_buf cases[3] = {{garbage_text, sizeof garbage_text - 1}, {garbage_text, 0}, {0}};
+    const char *texts[3] = {"trust bundle certificate 1 is not a valid PEM CERTIFICATE",
+                            "trust bundle is empty",
+                            "trust bundle certificate 2 is not a valid PEM CERTIFICATE"};
+    size_t i;
+
+    test_concat(&f->root.cert, &truncated, &cases[2]);
+    for (i = 0; i < 3; i++) {
+        ca_bundle *bundle = NULL;
+
+        print_message("case %zu: %s\n", i, texts[i]);
+        errmsg[0] = '\0';
+        assert_int_equal(ca_bundle_open(cases[i].data, cases[i].len, &bundle, errmsg),
+                         CA_EINVALID);
+        assert_null(bundle);
+        expect_message(errmsg, texts[i]);
+        assert_int_equal(
+            verify(&f->worker.cert_pem, &cases[i], TEST_NOW, NULL, wrapper_msg),
+            CA_EINVALID);
+        assert_string_equal(errmsg, wrapper_msg);
+        test_assert_no_openssl_error();
+    }
+    ca_bundle_close(NULL);
+    ca_buf_free(&cases[2]);
+}
+
 static void key_matches_cert_cases(void **state)
 {
     fixture *f = *state;
@@ -302,6 +403,8 @@ int run_verify_tests(void)
         cmocka_unit_test(verify_san_ignores_case),
         cmocka_unit_test(verify_through_intermediate),
         cmocka_unit_test(verify_rejects_bad_input),
+        cmocka_unit_test(bundle_verify_many),
+        cmocka_unit_test(bundle_open_rejects_bad_input),
         cmocka_unit_test(key_matches_cert_cases),
         cmocka_unit_test(cert_read_rejects_garbage),
         cmocka_unit_test(cert_read_short_serial),
