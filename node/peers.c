@@ -261,6 +261,11 @@ void peers_note_inbound(peers *p, uint64_t from, peer *in)
 {
     inbound *slot = NULL;
 
+    /* A message can stop the node while it is handled (a leader that handed
+     * over); a reference taken after peers_stop would never be released. */
+    if (p->stopping) {
+        return;
+    }
     for (size_t i = 0; i < MAX_INBOUND; i++) {
         if (p->inbound[i].raft_id == from || (slot == NULL && p->inbound[i].raft_id == 0)) {
             slot = &p->inbound[i];
