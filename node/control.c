@@ -174,6 +174,15 @@ static void nodes_read(uv_work_t *req, int status)
         reply_string(job->peer, job->id, 1, text);
     } else if (format_nodes(job, &b) != 0) {
         reply_string(job->peer, job->id, 1, "format node list: out of memory");
+    } else if (b.len >= NET_MAX_TEXT) {
+        /* TODO: stream long lists in several frames; one response holds at
+         * most NET_MAX_TEXT bytes, about 4,000 nodes in JSON. */
+        char text[192];
+        snprintf(text, sizeof(text),
+                 "the list of %zu nodes is larger than one control response (%u bytes); "
+                 "use `node inspect NODE_ID` for single nodes",
+                 job->count, (unsigned)NET_MAX_TEXT);
+        reply_string(job->peer, job->id, 1, text);
     } else {
         reply_text(job->peer, job->id, 0, b.data);
     }
