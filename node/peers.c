@@ -121,7 +121,7 @@ static void link_connected(net_conn *c, int status, const char *errmsg, void *da
     net_conn_peer(c, &who);
     if (strcmp(who.common_name, l->node_id) != 0 ||
         strcmp(who.org, l->owner->daemon->conf.cluster_id) != 0) {
-        log_event(LOG_WARN, "manager address answered with another identity",
+        log_event(LOG_WARN, "manager address responded with another identity",
                   "peer_node=%s addr=%s cn=%s", l->node_id, l->addr, log_quote(who.common_name));
         net_conn_close(c);
         return;

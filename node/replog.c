@@ -1,6 +1,6 @@
 /* The loop-thread half of the replicated log: steps the Raft core, copies
  * each update out of it, hands batches to replog_write on a worker thread,
- * and afterwards sends the held messages, answers proposals and reports
+ * and afterwards sends the held messages, completes proposals and reports
  * what became durable. */
 #include "node/replog.h"
 
