@@ -103,6 +103,27 @@ static long read_pid(const char *data_dir)
     return pid;
 }
 
+static int is_zombie(long pid)
+{
+    char path[64];
+    char text[512];
+    FILE *f;
+    char *state;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    /* The state follows the command name, which is in parentheses. */
+    state = strrchr(text, ')');
+    return state != NULL && state[1] == ' ' && state[2] == 'Z';
+}
+
 int cli_stop(const cli_args *a)
 {
     const char *words[] = {"stop"};
@@ -118,9 +139,11 @@ int cli_stop(const cli_args *a)
         return rv;
     }
 
-    /* The node responds before it closes; wait until the process is gone. */
+    /* The node responds before it closes; wait until the process is gone.
+     * A detached node's parent is init, which may reap it a second later,
+     * so a zombie counts as gone. */
     for (int i = 0; pid > 0 && i < STOP_WAIT_SECONDS * 10; i++) {
-        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+        if ((kill((pid_t)pid, 0) != 0 && errno == ESRCH) || is_zombie(pid)) {
             printf("Node stopped.\n");
             return CLI_OK;
         }

@@ -303,8 +303,9 @@ void manager_no_leader(node_daemon *d, char *out, size_t size)
                      peers_reachable(d->peers, c->servers[i].id);
     }
     snprintf(out, size,
-             "the cluster has no leader: %zu of %zu managers are reachable from this one and "
-             "a leader needs %zu; retry once a majority of managers is up",
+             "the cluster has no leader: this manager reaches %zu of %zu managers and a "
+             "leader needs %zu; retry once a majority is up, or see `swarmpki init "
+             "--force-new-cluster --help` if it is lost for good",
              reachable, voters, voters / 2 + 1);
 }
 
