@@ -8,6 +8,8 @@
 #   scripts/dev.sh test           build and run every test, normally and
 #                                 under AddressSanitizer + UBSan
 #   scripts/dev.sh soak           build, then run the long Raft simulator soak
+#   scripts/dev.sh scale          build, then issue 20,000 certificates and
+#                                 join a new manager that catches up
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -69,8 +71,13 @@ soak)
     build "$root/build"
     cmake --build "$root/build" --target soak
     ;;
+scale)
+    deps
+    build "$root/build"
+    "$root/scripts/scale-test.sh" "$root/build" "${2:-20000}"
+    ;;
 *)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
