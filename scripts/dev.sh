@@ -77,7 +77,7 @@ scale)
     "$root/scripts/scale-test.sh" "$root/build" "${2:-20000}"
     ;;
 *)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
