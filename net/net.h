@@ -60,7 +60,7 @@ enum net_msg_type {
     NET_MSG_CONTROL_REQ = 10,   /* list: the command's arguments */
     NET_MSG_CONTROL_RESP = 11,  /* code: exit status, text: output */
     NET_MSG_RAFT = 12,          /* bin: one Raft message (net_raft_encode); no response */
-    NET_MSG_MEMBER_REQ = 13,    /* raft_id, addr: a new manager asks to join Raft */
+    NET_MSG_MEMBER_REQ = 13,    /* raft_id, addr: a new manager requests Raft membership */
     NET_MSG_OK = 14,            /* (nothing): a request succeeded */
     NET_MSG_TYPE_MAX = 14,
 };
@@ -130,7 +130,7 @@ int net_msg_encode(const net_msg *m, unsigned char **out, size_t *len, char *err
  * bad input gives NET_EPROTO and leaves *out cleared. */
 int net_msg_decode(const unsigned char *data, size_t len, net_msg *out, char *errmsg);
 
-/* Sets m to a NET_MSG_ERROR answering request id. text is copied. */
+/* Sets m to a NET_MSG_ERROR in response to request id. text is copied. */
 int net_msg_error(net_msg *m, uint64_t id, int32_t code, const char *text);
 
 /* ---- Raft messages ---- */

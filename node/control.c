@@ -93,7 +93,7 @@ static const char *node_status(node_daemon *d, const store_node *n)
     return n->status == STORE_STATUS_READY ? "ready" : "down";
 }
 
-/* Leader, reachable or unreachable, as this manager sees the member; empty
+/* Leader, reachable or unreachable, as this manager observes the member; empty
  * for workers. */
 static const char *manager_status(node_daemon *d, const store_node *n)
 {
@@ -175,8 +175,8 @@ static void nodes_read(uv_work_t *req, int status)
     } else if (format_nodes(job, &b) != 0) {
         reply_string(job->peer, job->id, 1, "format node list: out of memory");
     } else if (b.len >= NET_MAX_TEXT) {
-        /* TODO: stream long lists in several frames; one response holds at
-         * most NET_MAX_TEXT bytes, about 4,000 nodes in JSON. */
+        /* TODO: stream long lists in several frames; one response carries
+         * at most NET_MAX_TEXT bytes, about 4,000 nodes in JSON. */
         char text[192];
         snprintf(text, sizeof(text),
                  "the list of %zu nodes is larger than one control response (%u bytes); "

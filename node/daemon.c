@@ -252,21 +252,6 @@ void daemon_ready(node_daemon *d, int status, const char *errmsg)
 
 /* ---- stop ---- */
 
-static void handle_closed(uv_handle_t *handle)
-{
-    daemon_close_done(handle->loop->data);
-}
-
-static void server_stopped(void *data)
-{
-    daemon_close_done(data);
-}
-
-void daemon_close_done(node_daemon *d)
-{
-    d->pending_closes--;
-}
-
 void daemon_stop(node_daemon *d)
 {
     if (d->stopping) {
@@ -279,19 +264,16 @@ void daemon_stop(node_daemon *d)
     d->stopping = 1;
     log_event(LOG_INFO, "stopping", NULL);
     if (d->handles_started) {
-        d->pending_closes += 3;
-        uv_close((uv_handle_t *)&d->sigterm, handle_closed);
-        uv_close((uv_handle_t *)&d->sigint, handle_closed);
-        uv_close((uv_handle_t *)&d->status_timer, handle_closed);
+        uv_close((uv_handle_t *)&d->sigterm, NULL);
+        uv_close((uv_handle_t *)&d->sigint, NULL);
+        uv_close((uv_handle_t *)&d->status_timer, NULL);
     }
     if (d->server != NULL) {
-        d->pending_closes++;
-        net_server_stop(d->server, server_stopped, d);
+        net_server_stop(d->server, NULL, NULL);
         d->server = NULL;
     }
     if (d->control != NULL) {
-        d->pending_closes++;
-        net_server_stop(d->control, server_stopped, d);
+        net_server_stop(d->control, NULL, NULL);
         d->control = NULL;
     }
     worker_stop(d);

@@ -70,7 +70,6 @@ typedef struct node_daemon {
     uv_signal_t sigterm;
     uv_signal_t sigint;
     uv_timer_t status_timer;
-    int pending_closes;
 
     /* Manager state. */
     store *store;
@@ -107,9 +106,6 @@ void daemon_stop(node_daemon *d);
  * a message. A failed start stops the node with exit status 1. */
 void daemon_ready(node_daemon *d, int status, const char *errmsg);
 
-/* Counts down pending_closes; the loop ends when it reaches zero. */
-void daemon_close_done(node_daemon *d);
-
 /* Sends m on p's connection if it is still open; errors are logged. */
 void daemon_reply(peer *p, net_msg *m);
 void daemon_reply_error(peer *p, uint64_t id, int32_t code, const char *text);
@@ -131,7 +127,7 @@ int manager_is_leader(node_daemon *d);
 /* Writes "the cluster has no leader: N of M managers reachable ..." */
 void manager_no_leader(node_daemon *d, char *out, size_t size);
 /* Forwards m to the leader and relays its response to p; returns -1 after
- * answering p with an error itself. */
+ * sending p an error itself. */
 int manager_forward(node_daemon *d, peer *p, net_msg *m);
 /* Fills out with the advertised addresses of all managers; returns count. */
 size_t manager_addresses(node_daemon *d, const char **out, size_t max);

@@ -174,8 +174,8 @@ static int build_issue(node_daemon *d, net_msg *m, int role, store_command *cmd,
     leaf.expiry = d->cluster.cert_expiry;
 
     /* One parse of the CSR checks and signs it. The key hash is filled once
-     * the CSR passed its checks, which tells a bad CSR from a signing
-     * failure. */
+     * the CSR passed its checks, so an unset hash means a bad CSR rather
+     * than a signing failure. */
     memset(cmd->cert.key_hash, 0, sizeof(cmd->cert.key_hash));
     if (ca_csr_sign(d->signer, m->csr_pem, strlen(m->csr_pem), &leaf, cmd->cert.key_hash,
                     &issued, errmsg) != 0) {
@@ -384,7 +384,7 @@ static void handle_raft(node_daemon *d, peer *p, net_msg *m)
 }
 
 /* Requests that change state go to the leader; elsewhere they are
- * forwarded. Returns 1 when the request was forwarded or answered. */
+ * forwarded. Returns 1 when the request was forwarded or an error was sent. */
 static int route_to_leader(node_daemon *d, peer *p, net_msg *m)
 {
     if (manager_is_leader(d)) {

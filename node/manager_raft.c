@@ -140,8 +140,8 @@ static void log_ready(void *arg, int status, const char *errmsg)
     check_ready(d);
 }
 
-/* A manager that joined asks the leader, through any manager it knows, to
- * add it to the Raft configuration. */
+/* A manager that joined sends the leader, through any manager in its
+ * node.conf, a request to add it to the Raft configuration. */
 typedef struct member_call {
     node_daemon *d;
 } member_call;
@@ -656,7 +656,6 @@ static void log_closed(void *arg)
     d->log = NULL;
     store_close(d->store);
     d->store = NULL;
-    daemon_close_done(d);
 }
 
 static void peers_closed(void *arg)
@@ -664,27 +663,19 @@ static void peers_closed(void *arg)
     node_daemon *d = arg;
 
     d->peers = NULL;
-    daemon_close_done(d);
 }
 
 void manager_stop(node_daemon *d)
 {
     if (d->peers != NULL) {
-        d->pending_closes++;
         peers_stop(d->peers, peers_closed, d);
     }
     if (d->log != NULL) {
-        d->pending_closes++;
         replog_close(d->log, log_closed, d);
     } else if (d->store != NULL) {
         store_close(d->store);
         d->store = NULL;
     }
-}
-
-static void stop_timer_closed(uv_handle_t *handle)
-{
-    daemon_close_done(handle->data);
 }
 
 static void finish_stop(node_daemon *d)
@@ -694,8 +685,7 @@ static void finish_stop(node_daemon *d)
     }
     d->transferring = 2;
     uv_timer_stop(&d->stop_timer);
-    d->pending_closes++;
-    uv_close((uv_handle_t *)&d->stop_timer, stop_timer_closed);
+    uv_close((uv_handle_t *)&d->stop_timer, NULL);
     log_event(LOG_INFO, "leadership handed over; stopping", "leader=%llx",
               (unsigned long long)(d->log ? replog_leader(d->log) : 0));
     daemon_stop(d);

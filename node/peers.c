@@ -25,7 +25,6 @@ typedef struct link {
     int connected;
     int dropped; /* no longer a member: freed once its connection closes */
     uint64_t last_attempt_ms;
-    uint64_t last_seen_ms;
     forward *forwards;
     uint64_t next_id;
 } link;
@@ -127,7 +126,6 @@ static void link_connected(net_conn *c, int status, const char *errmsg, void *da
         return;
     }
     l->connected = 1;
-    l->last_seen_ms = uv_now(l->owner->daemon->loop);
     log_event(LOG_INFO, "connected to manager", "peer_node=%s addr=%s", l->node_id, l->addr);
 }
 
@@ -136,7 +134,6 @@ static void link_message(net_conn *c, net_msg *m, void *data)
     link *l = data;
     forward **at = &l->forwards;
 
-    l->last_seen_ms = uv_now(l->owner->daemon->loop);
     if (m->type == NET_MSG_RAFT) {
         /* A member that does not know our address yet replies here. */
         manager_receive_raft(l->owner->daemon, m, l->node_id);

@@ -18,10 +18,10 @@ struct peer;
 typedef struct peers peers;
 
 /* A response to a forwarded request; m is NULL when the connection failed
- * first (errmsg says why). The callee owns *m. */
+ * first (errmsg gives the reason). The callee owns *m. */
 typedef void (*peers_response_cb)(void *arg, net_msg *m, const char *errmsg);
 
-/* Called once with 0 when addr answered a TLS handshake as node_id, else -1
+/* Called once with 0 when addr completed a TLS handshake as node_id, else -1
  * and a reason. */
 typedef void (*peers_probe_cb)(void *arg, int status, const char *errmsg);
 

@@ -527,7 +527,6 @@ int replog_start(replog *log, void (*ready)(void *arg, int status, const char *e
     log->ready_arg = arg;
     log->reload_pending = 1;
     restart_tick(log);
-    log->tick_started = 1;
     kick(log);
     return log->in_flight != NULL ? 0 : STORE_EIO;
 }

@@ -76,7 +76,6 @@ struct replog {
     replog_options opts;
     replog_callbacks cb;
     uv_timer_t tick;
-    int tick_started;
 
     captured *queue_head; /* captured, waiting for the next write */
     captured *queue_tail;

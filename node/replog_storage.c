@@ -1,6 +1,6 @@
 /* The Raft core's read-only view of the LMDB store. Each callback runs a
  * short read transaction on the loop thread: LMDB reads are served from the
- * memory map, and the entries the core asks for are the recently written
+ * memory map, and the entries the core requests are the recently written
  * ones, so these reads rarely touch the disk. */
 #include <stdlib.h>
 #include <string.h>
@@ -159,7 +159,11 @@ static int read_entries(void *user, raft_index lo, raft_index hi, size_t max_byt
     if (rv == 0) {
         rv = store_log_range(txn, lo, hi, max_bytes, entries, cap, n, NULL);
         store_txn_abort(txn);
-        rv = rv == STORE_ENOTFOUND ? RAFT_ENOTFOUND : rv ? RAFT_ESTORAGE : 0;
+        if (rv == STORE_ENOTFOUND) {
+            rv = RAFT_ENOTFOUND;
+        } else if (rv != 0) {
+            rv = RAFT_ESTORAGE;
+        }
     }
     /* The core frees entry data with free(), as the store allocated it. */
     for (size_t i = 0; rv == 0 && i < *n; i++) {

@@ -88,7 +88,7 @@ static void on_connect(net_conn *c, int status, const char *errmsg, void *data)
     schedule(w, w->period_ms, w->period_ms);
 }
 
-/* Writes node.conf on a worker thread, so a restarted worker knows every
+/* Writes node.conf on a worker thread, so a restarted worker can reach every
  * manager, not just the one it joined through. */
 typedef struct conf_write {
     uv_work_t req;
@@ -188,7 +188,6 @@ static void timer_closed(uv_handle_t *handle)
 
     free(w);
     d->worker = NULL;
-    daemon_close_done(d);
 }
 
 /* The timer is closed last, once the connection is gone, so that no
@@ -275,7 +274,6 @@ void worker_stop(node_daemon *d)
     if (w == NULL) {
         return;
     }
-    d->pending_closes++;
     if (w->conn != NULL) {
         net_conn_close(w->conn);
     } else {

@@ -8,7 +8,7 @@
 #   scripts/dev.sh test           build and run every test, normally and
 #                                 under AddressSanitizer + UBSan
 #   scripts/dev.sh soak           build, then run the long Raft simulator soak
-#   scripts/dev.sh scale          build, then issue 20,000 certificates and
+#   scripts/dev.sh scale          build, then sign 20,000 certificates and
 #                                 join a new manager that catches up
 set -euo pipefail
 
