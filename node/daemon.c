@@ -221,7 +221,11 @@ static int start_servers(node_daemon *d, char *errmsg)
     return net_server_start(d->loop, path, NULL, &control_cb, d, &d->control, errmsg);
 }
 
-static void tell_parent(node_daemon *d, const char *text)
+/* Writes the start-up answer to the parent of a detached node. The parent
+ * reads until the pipe closes, so after a failure the pipe stays open until
+ * daemon_run has removed the pid file: a parent that reports the failure
+ * must find the data directory free again. */
+static void tell_parent(node_daemon *d, const char *text, int close_now)
 {
     if (d->ready_fd < 0) {
         return;
@@ -229,8 +233,10 @@ static void tell_parent(node_daemon *d, const char *text)
     if (write(d->ready_fd, text, strlen(text)) < 0) {
         /* The parent went away; nothing to tell. */
     }
-    close(d->ready_fd);
-    d->ready_fd = -1;
+    if (close_now) {
+        close(d->ready_fd);
+        d->ready_fd = -1;
+    }
 }
 
 void daemon_ready(node_daemon *d, int status, const char *errmsg)
@@ -240,14 +246,14 @@ void daemon_ready(node_daemon *d, int status, const char *errmsg)
     if (status != 0) {
         log_event(LOG_ERROR, "start failed", "error=%s", log_quote(errmsg));
         snprintf(line, sizeof(line), "%s\n", errmsg);
-        tell_parent(d, line);
+        tell_parent(d, line, 0);
         d->exit_status = 1;
         daemon_stop(d);
         return;
     }
     log_event(LOG_INFO, "node is ready", "cluster=%s listen=%s", d->conf.cluster_id,
               d->conf.role == NODE_ROLE_MANAGER ? d->conf.listen_addr : "-");
-    tell_parent(d, "ok\n");
+    tell_parent(d, "ok\n", 1);
 }
 
 /* ---- stop ---- */
@@ -382,6 +388,7 @@ int daemon_run(const char *data_dir, int ready_fd)
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     status = d->exit_status;
+    ready_fd = d->ready_fd;
     log_event(LOG_INFO, "stopped", "status=%d", status);
 
     if (uv_loop_close(&loop) != 0) {
@@ -394,6 +401,9 @@ int daemon_run(const char *data_dir, int ready_fd)
         snprintf(path, sizeof(path), "%s/swarmpki.pid", data_dir);
         unlink(path);
         close(pid_fd);
+    }
+    if (ready_fd >= 0) {
+        close(ready_fd);
     }
     free_daemon(d);
     return status;
