@@ -2,10 +2,11 @@
  * share of the concurrent joins.
  *
  * A join does what `swarmpki join` does before it writes anything. It
- * generates a key and CSR, fetches the trust bundle without trusting the
- * manager, and pins the bundle by the token's digest. Then it sends the
- * join request over TLS verified against that bundle and checks the
- * certificate that comes back. */
+ * generates a key and CSR, connects without trusting the manager, fetches
+ * the trust bundle and pins it by the token's digest, and verifies the
+ * manager's chain from that handshake against it. Then it sends the join
+ * request on the same connection and checks the certificate that comes
+ * back. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -43,7 +44,9 @@ typedef struct joiner {
     uint64_t started_ns;
     ca_buf key;
     ca_buf csr;
-    char *bundle; /* the pinned trust bundle */
+    unsigned char key_hash[32];
+    char *bundle;      /* the pinned trust bundle */
+    ca_bundle *roots;  /* the same, parsed */
     char *peer_chain;
     net_msg resp;
     int have_resp;
@@ -165,6 +168,8 @@ static void finish_join(joiner *j, int ok)
     if (w->sh->opts->bundle_per_join) {
         free(j->bundle);
         j->bundle = NULL;
+        ca_bundle_close(j->roots);
+        j->roots = NULL;
     }
     j->step = STEP_IDLE;
     uv_timer_start(&j->timer, on_next_join, 0, 0);
@@ -192,10 +197,12 @@ static int check_bundle(joiner *j)
                   j->addr, actual, sh->digest);
         return -1;
     }
+    ca_bundle_close(j->roots);
+    j->roots = NULL;
     if (j->peer_chain == NULL ||
-        ca_verify_chain(j->peer_chain, strlen(j->peer_chain), r->bundle_pem,
-                        strlen(r->bundle_pem), time(NULL), CA_ROLE_MANAGER_OU,
-                        detail) != 0) {
+        ca_bundle_open(r->bundle_pem, strlen(r->bundle_pem), &j->roots, detail) != 0 ||
+        ca_verify_chain_bundle(j->roots, j->peer_chain, strlen(j->peer_chain), time(NULL),
+                               CA_ROLE_MANAGER_OU, detail) != 0) {
         set_error(j, "the certificate of %s does not verify against its trust bundle: %s",
                   j->addr, j->peer_chain ? detail : "it sent none");
         return -1;
@@ -223,11 +230,8 @@ static int check_issued(joiner *j)
                   j->addr);
         return -1;
     }
-    if (ca_cert_read(r->cert_pem, strlen(r->cert_pem), &info, detail) != 0 ||
-        ca_key_matches_cert(j->key.data, j->key.len, r->cert_pem, strlen(r->cert_pem),
-                            detail) != 0 ||
-        ca_verify_chain(r->cert_pem, strlen(r->cert_pem), j->bundle, strlen(j->bundle),
-                        time(NULL), CA_ROLE_WORKER_OU, detail) != 0) {
+    if (ca_verify_issued(j->roots, r->cert_pem, strlen(r->cert_pem), j->key_hash,
+                         time(NULL), CA_ROLE_WORKER_OU, &info, detail) != 0) {
         set_error(j, "the certificate from %s is not valid for this join: %s", j->addr,
                   detail);
         return -1;
@@ -259,18 +263,13 @@ static void on_deadline(uv_timer_t *timer)
     }
 }
 
-static void on_connect(net_conn *c, int status, const char *errmsg, void *data)
+/* Sends the request of the current step and restarts its deadline. */
+static void send_step(joiner *j, net_conn *c)
 {
-    joiner *j = data;
-    net_msg req = {.id = 1};
+    net_msg req = {.id = j->step == STEP_BUNDLE ? 1 : 2};
     char detail[NET_ERRMSG_SIZE] = "";
 
-    if (status != 0) {
-        set_error(j, "%s", errmsg);
-        return;
-    }
     if (j->step == STEP_BUNDLE) {
-        j->peer_chain = net_conn_peer_chain(c);
         req.type = NET_MSG_BUNDLE_REQ;
     } else {
         req.type = NET_MSG_JOIN_REQ;
@@ -281,7 +280,23 @@ static void on_connect(net_conn *c, int status, const char *errmsg, void *data)
     if (net_conn_send(c, &req, detail) != 0) {
         set_error(j, "cannot send to %s: %s", j->addr, detail);
         net_conn_close(c);
+        return;
     }
+    uv_timer_start(&j->timer, on_deadline, j->w->sh->opts->timeout_ms, 0);
+}
+
+static void on_connect(net_conn *c, int status, const char *errmsg, void *data)
+{
+    joiner *j = data;
+
+    if (status != 0) {
+        set_error(j, "%s", errmsg);
+        return;
+    }
+    if (j->step == STEP_BUNDLE) {
+        j->peer_chain = net_conn_peer_chain(c);
+    }
+    send_step(j, c);
 }
 
 static void on_msg(net_conn *c, net_msg *m, void *data)
@@ -294,11 +309,21 @@ static void on_msg(net_conn *c, net_msg *m, void *data)
     }
     j->resp = *m;
     memset(m, 0, sizeof(*m));
+    if (j->step == STEP_BUNDLE) {
+        /* The bundle pinned, the join follows on the same connection. */
+        int rv = check_bundle(j);
+        net_msg_clear(&j->resp);
+        if (rv != 0) {
+            net_conn_close(c);
+            return;
+        }
+        j->step = STEP_JOIN;
+        send_step(j, c);
+        return;
+    }
     j->have_resp = 1;
     net_conn_close(c);
 }
-
-static int open_step(joiner *j, enum step step);
 
 static void on_close(net_conn *c, int status, const char *reason, void *data)
 {
@@ -312,15 +337,6 @@ static void on_close(net_conn *c, int status, const char *reason, void *data)
                                               : "the manager closed the "
                                                 "connection");
         finish_join(j, 0);
-        return;
-    }
-    if (j->step == STEP_BUNDLE) {
-        int rv = check_bundle(j);
-        net_msg_clear(&j->resp);
-        j->have_resp = 0;
-        if (rv != 0 || open_step(j, STEP_JOIN) != 0) {
-            finish_join(j, 0);
-        }
         return;
     }
     finish_join(j, check_issued(j) == 0);
@@ -410,7 +426,7 @@ static void begin_join(joiner *j)
     j->addr = c->managers[n % c->count].addr;
     j->error[0] = '\0';
     j->started_ns = now_ns();
-    if (ca_key_and_csr_generate(&j->key, &j->csr, detail) != 0) {
+    if (ca_key_and_csr_generate(&j->key, &j->csr, j->key_hash, detail) != 0) {
         set_error(j, "cannot create a key and CSR: %s", detail);
         finish_join(j, 0);
         return;
@@ -481,6 +497,7 @@ static void worker_free(worker *w)
     }
     for (int i = 0; w->joiners != NULL && i < w->count; i++) {
         free(w->joiners[i].bundle);
+        ca_bundle_close(w->joiners[i].roots);
     }
     free(w->joiners);
     net_tls_free(w->tls_unverified);

@@ -75,8 +75,11 @@ int ca_csr_create(const char *key_pem, size_t key_len, ca_buf *csr_pem, char *er
 
 /* Generates an ECDSA P-256 key as unencrypted PKCS#8 PEM and a CSR for it,
  * as ca_key_generate followed by ca_csr_create would, but without parsing
- * the key PEM again. On failure both buffers are left empty. */
-int ca_key_and_csr_generate(ca_buf *key_pem, ca_buf *csr_pem, char *errmsg);
+ * the key PEM again. When key_hash is not NULL it receives the SHA-256 of
+ * the DER SubjectPublicKeyInfo, the value ca_csr_check and ca_cert_read
+ * report for the same key. On failure both buffers are left empty. */
+int ca_key_and_csr_generate(ca_buf *key_pem, ca_buf *csr_pem, unsigned char key_hash[32],
+                            char *errmsg);
 
 /* Checks that a PEM CSR parses, carries an ECDSA P-256 key and is signed by
  * that key. On success, fills key_hash with the SHA-256 of the DER
@@ -168,6 +171,16 @@ void ca_bundle_close(ca_bundle *bundle);
  * which saves parsing the bundle (about 0.15 ms per root on OpenSSL 3.0.19). */
 int ca_verify_chain_bundle(ca_bundle *bundle, const char *chain_pem, size_t chain_len,
                            int64_t now, const char *required_san, char *errmsg);
+
+/* Checks a certificate that a manager issued for this node's key, parsing
+ * it once: reads its fields into out (as ca_cert_read does), checks that
+ * its key hash equals key_hash, and verifies it against bundle as
+ * ca_verify_chain_bundle does with required_san. Returns CA_EVERIFY when
+ * the certificate is for another key or does not verify, CA_EINVALID when
+ * it does not parse; out is zeroed on failure. */
+int ca_verify_issued(ca_bundle *bundle, const char *cert_pem, size_t cert_len,
+                     const unsigned char key_hash[32], int64_t now, const char *required_san,
+                     ca_cert_info *out, char *errmsg);
 
 /* Checks that key_pem is a P-256 private key whose public half is the one in
  * the first certificate of cert_pem. */

@@ -171,10 +171,27 @@ static int read_fields(X509 *cert, ca_cert_info *out, char *errmsg)
     return rv;
 }
 
+int ca_cert_fields(X509 *cert, ca_cert_info *out, char *errmsg)
+{
+    int rv;
+
+    memset(out, 0, sizeof *out);
+    rv = read_fields(cert, out, errmsg);
+    if (rv == 0 && X509_get0_pubkey(cert) == NULL) {
+        rv = ca_fail_openssl(errmsg, CA_EINVALID, "certificate public key cannot be decoded");
+    }
+    if (rv == 0) {
+        rv = ca_spki_hash(X509_get_X509_PUBKEY(cert), out->key_hash, errmsg);
+    }
+    if (rv != 0) {
+        memset(out, 0, sizeof *out);
+    }
+    return rv;
+}
+
 int ca_cert_read(const char *cert_pem, size_t cert_len, ca_cert_info *out, char *errmsg)
 {
     X509 *cert = NULL;
-    EVP_PKEY *key;
     int rv;
 
     memset(out, 0, sizeof *out);
@@ -182,21 +199,7 @@ int ca_cert_read(const char *cert_pem, size_t cert_len, ca_cert_info *out, char 
     if (rv != 0) {
         return rv;
     }
-
-    rv = read_fields(cert, out, errmsg);
-    if (rv == 0) {
-        key = X509_get0_pubkey(cert);
-        if (key == NULL) {
-            rv = ca_fail_openssl(errmsg, CA_EINVALID,
-                                 "certificate public key cannot be decoded");
-        } else {
-            rv = ca_spki_hash(X509_get_X509_PUBKEY(cert), out->key_hash, errmsg);
-        }
-    }
-
+    rv = ca_cert_fields(cert, out, errmsg);
     X509_free(cert);
-    if (rv != 0) {
-        memset(out, 0, sizeof *out);
-    }
     return rv;
 }

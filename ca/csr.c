@@ -6,7 +6,10 @@
 
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/obj_mac.h>
+#include <openssl/params.h>
 #include <openssl/pem.h>
 
 static int csr_to_pem(X509_REQ *req, ca_buf *out, char *errmsg)
@@ -67,9 +70,40 @@ int ca_csr_create(const char *key_pem, size_t key_len, ca_buf *csr_pem, char *er
     return rv;
 }
 
-int ca_key_and_csr_generate(ca_buf *key_pem, ca_buf *csr_pem, char *errmsg)
+/* Sets the CSR's SubjectPublicKeyInfo to the P-256 key's uncompressed point
+ * directly. X509_REQ_set_pubkey writes the same DER but runs OpenSSL's key
+ * encoder, which took about 0.21 ms per call, where this takes about
+ * 0.01 ms (OpenSSL 3.0.19, 500 calls on the 2-core development machine). */
+static int csr_set_p256_key(X509_REQ *req, EVP_PKEY *key, char *errmsg)
+{
+    unsigned char point[65];
+    unsigned char *copy;
+    size_t len = 0;
+
+    if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+                                        sizeof point, &len) != 1 ||
+        len != sizeof point) {
+        return ca_fail_openssl(errmsg, CA_ECRYPTO, "reading the new public key failed");
+    }
+    copy = OPENSSL_memdup(point, len);
+    if (copy == NULL) {
+        return ca_fail_openssl(errmsg, CA_ENOMEM, "allocating the CSR's key failed");
+    }
+    /* On success the SubjectPublicKeyInfo owns copy. */
+    if (X509_PUBKEY_set0_param(X509_REQ_get_X509_PUBKEY(req),
+                               OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
+                               OBJ_nid2obj(NID_X9_62_prime256v1), copy, (int)len) != 1) {
+        OPENSSL_free(copy);
+        return ca_fail_openssl(errmsg, CA_ECRYPTO, "filling in the CSR's key failed");
+    }
+    return 0;
+}
+
+int ca_key_and_csr_generate(ca_buf *key_pem, ca_buf *csr_pem, unsigned char key_hash[32],
+                            char *errmsg)
 {
     EVP_PKEY *key = NULL;
+    X509_REQ *req = NULL;
     int rv;
 
     memset(key_pem, 0, sizeof *key_pem);
@@ -81,11 +115,27 @@ int ca_key_and_csr_generate(ca_buf *key_pem, ca_buf *csr_pem, char *errmsg)
     }
     rv = ca_key_to_pem(key, key_pem, errmsg);
     if (rv == 0) {
-        rv = csr_build(key, csr_pem, errmsg);
+        req = X509_REQ_new();
+        if (req == NULL) {
+            rv = ca_fail_openssl(errmsg, CA_ENOMEM, "allocating a CSR failed");
+        }
     }
+    if (rv == 0 && X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1) {
+        rv = ca_fail_openssl(errmsg, CA_ECRYPTO, "filling in the CSR failed");
+    }
+    rv = rv ? rv : csr_set_p256_key(req, key, errmsg);
+    if (rv == 0 && key_hash != NULL) {
+        rv = ca_spki_hash(X509_REQ_get_X509_PUBKEY(req), key_hash, errmsg);
+    }
+    if (rv == 0 && X509_REQ_sign(req, key, EVP_sha256()) <= 0) {
+        rv = ca_fail_openssl(errmsg, CA_ECRYPTO, "signing the CSR failed");
+    }
+    rv = rv ? rv : csr_to_pem(req, csr_pem, errmsg);
     if (rv != 0) {
         ca_buf_free(key_pem);
+        ca_buf_free(csr_pem);
     }
+    X509_REQ_free(req);
     EVP_PKEY_free(key);
     return rv;
 }
@@ -144,17 +194,257 @@ fail:
     return rv;
 }
 
-int ca_csr_check(const char *csr_pem, size_t csr_len, unsigned char key_hash[32],
-                 char *errmsg)
+/* ---- the fast path for CSRs as nodes write them ----
+ *
+ * Parsing a CSR with d2i_X509_REQ decodes its public key through OpenSSL
+ * 3.0's provider decoders, which took about 0.2 ms per CSR on the 2-core
+ * development machine, more than checking its signature. The leader reads
+ * one CSR per join, so the usual form is read here directly: the DER is
+ * walked, the key comes from its point, and the signature is checked over
+ * the request info's bytes as they arrived. Anything else, a malformed CSR
+ * included, goes to the general path, which accepts what it always
+ * accepted and gives the same messages. */
+
+/* AlgorithmIdentifier of an EC public key on the named curve P-256. */
+static const unsigned char p256_key_alg[] = {0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+                                             0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+                                             0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+/* AlgorithmIdentifier of ecdsa-with-SHA256, without parameters (RFC 5758). */
+static const unsigned char ecdsa_sha256_alg[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                                 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+
+/* Reads one DER element with the single-byte tag at *p, before end, in
+ * definite minimal form and at most 65535 bytes long. Sets *content and
+ * *len and moves *p past the element. Returns 0, or -1 for anything else. */
+static int der_next(const unsigned char **p, const unsigned char *end, unsigned char tag,
+                    const unsigned char **content, size_t *len)
+{
+    const unsigned char *q = *p;
+    size_t n;
+
+    if (end - q < 2 || q[0] != tag) {
+        return -1;
+    }
+    n = q[1];
+    q += 2;
+    if (n == 0x81) {
+        if (end - q < 1 || q[0] < 0x80) {
+            return -1;
+        }
+        n = q[0];
+        q += 1;
+    } else if (n == 0x82) {
+        if (end - q < 2 || q[0] == 0) {
+            return -1;
+        }
+        n = (size_t)q[0] << 8 | q[1];
+        q += 2;
+    } else if (n >= 0x80) {
+        return -1;
+    }
+    if ((size_t)(end - q) < n) {
+        return -1;
+    }
+    *content = q;
+    *len = n;
+    *p = q + n;
+    return 0;
+}
+
+/* Reads the element at *p and checks that its whole encoding is expected. */
+static int der_expect(const unsigned char **p, const unsigned char *end,
+                      const unsigned char *expected, size_t expected_len)
+{
+    const unsigned char *start = *p;
+    const unsigned char *content;
+    size_t len;
+
+    if (der_next(p, end, expected[0], &content, &len) != 0 ||
+        (size_t)(*p - start) != expected_len || memcmp(start, expected, expected_len) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* The parts of a CSR in the usual form, pointing into its DER. */
+typedef struct csr_parts {
+    const unsigned char *info; /* CertificationRequestInfo, tag and length included */
+    size_t info_len;
+    const unsigned char *spki; /* SubjectPublicKeyInfo, likewise */
+    size_t spki_len;
+    const unsigned char *point; /* the uncompressed point, 65 bytes */
+    const unsigned char *sig;   /* the DER ECDSA-Sig-Value */
+    size_t sig_len;
+} csr_parts;
+
+/* Splits a version 1 CSR with a P-256 key in uncompressed form, signed with
+ * ECDSA and SHA-256. The subject and attributes are skipped, because the
+ * issuer copies nothing from them. Returns 0, or -1 for any other form. */
+static int csr_split(const unsigned char *der, size_t der_len, csr_parts *out)
+{
+    static const unsigned char version_1[] = {0x02, 0x01, 0x00};
+    const unsigned char *end = der + der_len;
+    const unsigned char *p = der;
+    const unsigned char *c;
+    const unsigned char *info_end;
+    const unsigned char *spki_end;
+    size_t n;
+
+    if (der_next(&p, end, 0x30, &c, &n) != 0 || p != end) {
+        return -1;
+    }
+    end = c + n;
+    p = c;
+    out->info = p;
+    if (der_next(&p, end, 0x30, &c, &n) != 0) {
+        return -1;
+    }
+    out->info_len = (size_t)(p - out->info);
+    info_end = p;
+    if (der_expect(&p, end, ecdsa_sha256_alg, sizeof ecdsa_sha256_alg) != 0 ||
+        der_next(&p, end, 0x03, &out->sig, &out->sig_len) != 0 || p != end ||
+        out->sig_len < 2 || out->sig[0] != 0) {
+        return -1;
+    }
+    out->sig++; /* the count of unused bits, checked to be 0 */
+    out->sig_len--;
+
+    p = c;
+    if (der_expect(&p, info_end, version_1, sizeof version_1) != 0 ||
+        der_next(&p, info_end, 0x30, &c, &n) != 0) { /* the subject */
+        return -1;
+    }
+    out->spki = p;
+    if (der_next(&p, info_end, 0x30, &c, &n) != 0) {
+        return -1;
+    }
+    out->spki_len = (size_t)(p - out->spki);
+    spki_end = p;
+    if (p != info_end && (der_next(&p, info_end, 0xa0, &c, &n) != 0 || p != info_end)) {
+        return -1; /* only the attributes may follow the key */
+    }
+
+    p = out->spki;
+    if (der_next(&p, spki_end, 0x30, &c, &n) != 0) {
+        return -1;
+    }
+    p = c;
+    if (der_expect(&p, spki_end, p256_key_alg, sizeof p256_key_alg) != 0 ||
+        der_next(&p, spki_end, 0x03, &c, &n) != 0 || p != spki_end || n != 66 ||
+        c[0] != 0 || c[1] != 0x04) {
+        return -1;
+    }
+    out->point = c + 1;
+    return 0;
+}
+
+/* Makes a public key from a P-256 point. The import rejects a point that
+ * is not on the curve. */
+static EVP_PKEY *p256_public_key(const unsigned char *point)
+{
+    char group[] = "prime256v1";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
+        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)point, 65),
+        OSSL_PARAM_construct_end(),
+    };
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    EVP_PKEY *key = NULL;
+
+    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+        key = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    return key;
+}
+
+/* Checks the signature of a split CSR and builds its SubjectPublicKeyInfo
+ * for a certificate. Returns 0, or -1 when the CSR needs the general path. */
+static int csr_read_split(const csr_parts *parts, X509_PUBKEY **spki,
+                          unsigned char key_hash[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_PKEY *key = p256_public_key(parts->point);
+    unsigned char *point = NULL;
+    int ok;
+
+    ok = md != NULL && key != NULL &&
+         EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
+         EVP_DigestVerify(md, parts->sig, parts->sig_len, parts->info, parts->info_len) == 1 &&
+         EVP_Digest(parts->spki, parts->spki_len, key_hash, NULL, EVP_sha256(), NULL) == 1;
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(key);
+
+    *spki = ok ? X509_PUBKEY_new() : NULL;
+    point = *spki != NULL ? OPENSSL_memdup(parts->point, 65) : NULL;
+    if (point == NULL ||
+        X509_PUBKEY_set0_param(*spki, OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
+                               OBJ_nid2obj(NID_X9_62_prime256v1), point, 65) != 1) {
+        OPENSSL_free(point);
+        X509_PUBKEY_free(*spki);
+        *spki = NULL;
+        ERR_clear_error();
+        return -1;
+    }
+    return 0;
+}
+
+int ca_csr_fast_read(const char *pem, size_t len, X509_PUBKEY **spki,
+                     unsigned char key_hash[32])
+{
+    unsigned char *der = NULL;
+    long der_len = 0;
+    csr_parts parts;
+    BIO *bio;
+    int rv = -1;
+
+    *spki = NULL;
+    if (ca_check_input(pem, len, "CSR", NULL) != 0) {
+        return -1;
+    }
+    bio = ca_bio_input(pem, len);
+    if (bio != NULL &&
+        PEM_bytes_read_bio(&der, &der_len, NULL, PEM_STRING_X509_REQ, bio, NULL, NULL) == 1 &&
+        der_len > 0 && csr_split(der, (size_t)der_len, &parts) == 0) {
+        rv = csr_read_split(&parts, spki, key_hash);
+    }
+    OPENSSL_free(der);
+    BIO_free(bio);
+    ERR_clear_error();
+    return rv;
+}
+
+int ca_csr_read_key(const char *pem, size_t len, X509_PUBKEY **spki,
+                    unsigned char key_hash[32], char *errmsg)
 {
     X509_REQ *req = NULL;
     int rv;
 
-    rv = ca_csr_load(csr_pem, csr_len, &req, errmsg);
+    if (ca_csr_fast_read(pem, len, spki, key_hash) == 0) {
+        return 0;
+    }
+    rv = ca_csr_load(pem, len, &req, errmsg);
     if (rv != 0) {
         return rv;
     }
     rv = ca_spki_hash(X509_REQ_get_X509_PUBKEY(req), key_hash, errmsg);
+    if (rv == 0) {
+        *spki = X509_PUBKEY_dup(X509_REQ_get_X509_PUBKEY(req));
+        if (*spki == NULL) {
+            rv = ca_fail_openssl(errmsg, CA_ENOMEM, "copying the CSR's public key failed");
+        }
+    }
     X509_REQ_free(req);
+    return rv;
+}
+
+int ca_csr_check(const char *csr_pem, size_t csr_len, unsigned char key_hash[32],
+                 char *errmsg)
+{
+    X509_PUBKEY *spki = NULL;
+    int rv = ca_csr_read_key(csr_pem, csr_len, &spki, key_hash, errmsg);
+
+    X509_PUBKEY_free(spki);
     return rv;
 }

@@ -95,9 +95,30 @@ const EVP_MD *ca_signing_digest(EVP_PKEY *key);
  * the CSR and its public key is X509_REQ_get0_pubkey(*out). */
 int ca_csr_load(const char *pem, size_t len, X509_REQ **out, char *errmsg);
 
+/* Reads a CSR in the form ca_key_and_csr_generate writes (P-256 key in
+ * uncompressed form, ECDSA with SHA-256, minimal DER) without OpenSSL's
+ * key decoders, and checks its signature. On success *spki is the CSR's
+ * SubjectPublicKeyInfo (free with X509_PUBKEY_free) and key_hash its
+ * SHA-256. Returns -1, with nothing set and no error queued, for any CSR
+ * it cannot vouch for, well-formed or not; the caller then takes the
+ * general path. */
+int ca_csr_fast_read(const char *pem, size_t len, X509_PUBKEY **spki,
+                     unsigned char key_hash[32]);
+
+/* Checks a PEM CSR as ca_csr_check does, through ca_csr_fast_read when the
+ * CSR allows and ca_csr_load otherwise. On success *spki is its
+ * SubjectPublicKeyInfo (free with X509_PUBKEY_free) and key_hash as in
+ * ca_csr_check. */
+int ca_csr_read_key(const char *pem, size_t len, X509_PUBKEY **spki,
+                    unsigned char key_hash[32], char *errmsg);
+
 /* Parses the first certificate of a PEM text. label names it in messages. */
 int ca_cert_parse(const char *pem, size_t len, const char *label, X509 **out,
                   char *errmsg);
+
+/* Reads the subject CN, OU and O, the issuer CN, the serial, the validity
+ * and the key hash of cert into out. */
+int ca_cert_fields(X509 *cert, ca_cert_info *out, char *errmsg);
 
 /* Writes cert as PEM. */
 int ca_cert_to_pem(X509 *cert, ca_buf *out, char *errmsg);

@@ -276,10 +276,10 @@ static int build_leaf(X509 *cert, ca_signer *signer, const X509_PUBKEY *spki,
     return rv;
 }
 
-/* Issues the leaf for req, which ca_csr_load has checked. Clears out on
+/* Issues the leaf for spki, which came from a checked CSR. Clears out on
  * failure. */
-static int issue_leaf(ca_signer *signer, X509_REQ *req, const ca_leaf_request *request,
-                      ca_issued *out, char *errmsg)
+static int issue_leaf(ca_signer *signer, const X509_PUBKEY *spki,
+                      const ca_leaf_request *request, ca_issued *out, char *errmsg)
 {
     X509 *cert = X509_new();
     int rv;
@@ -288,7 +288,7 @@ static int issue_leaf(ca_signer *signer, X509_REQ *req, const ca_leaf_request *r
         return ca_fail_openssl(errmsg, CA_ENOMEM, "allocating the certificate failed");
     }
 
-    rv = build_leaf(cert, signer, X509_REQ_get_X509_PUBKEY(req), request, out, errmsg);
+    rv = build_leaf(cert, signer, spki, request, out, errmsg);
     if (rv == 0) {
         rv = ca_cert_sign(cert, signer->key, errmsg);
     }
@@ -306,7 +306,8 @@ static int issue_leaf(ca_signer *signer, X509_REQ *req, const ca_leaf_request *r
 int ca_sign(ca_signer *signer, const char *csr_pem, size_t csr_len,
             const ca_leaf_request *request, ca_issued *out, char *errmsg)
 {
-    X509_REQ *req = NULL;
+    unsigned char key_hash[32];
+    X509_PUBKEY *spki = NULL;
     int rv;
 
     memset(out, 0, sizeof *out);
@@ -317,12 +318,12 @@ int ca_sign(ca_signer *signer, const char *csr_pem, size_t csr_len,
 
     /* The CSR is checked again so that a caller that skipped ca_csr_check
      * still cannot get a certificate for a foreign or non-P-256 key. */
-    rv = ca_csr_load(csr_pem, csr_len, &req, errmsg);
+    rv = ca_csr_read_key(csr_pem, csr_len, &spki, key_hash, errmsg);
     if (rv != 0) {
         return rv;
     }
-    rv = issue_leaf(signer, req, request, out, errmsg);
-    X509_REQ_free(req);
+    rv = issue_leaf(signer, spki, request, out, errmsg);
+    X509_PUBKEY_free(spki);
     return rv;
 }
 
@@ -330,24 +331,21 @@ int ca_csr_sign(ca_signer *signer, const char *csr_pem, size_t csr_len,
                 const ca_leaf_request *request, unsigned char key_hash[32],
                 ca_issued *out, char *errmsg)
 {
-    X509_REQ *req = NULL;
+    X509_PUBKEY *spki = NULL;
     int rv;
 
     memset(out, 0, sizeof *out);
 
     /* The steps run in the order of ca_csr_check followed by ca_sign, so a
      * CSR that is bad and a request that is bad get the CSR's error. */
-    rv = ca_csr_load(csr_pem, csr_len, &req, errmsg);
+    rv = ca_csr_read_key(csr_pem, csr_len, &spki, key_hash, errmsg);
     if (rv != 0) {
         return rv;
     }
-    rv = ca_spki_hash(X509_REQ_get_X509_PUBKEY(req), key_hash, errmsg);
+    rv = check_request(request, errmsg);
     if (rv == 0) {
-        rv = check_request(request, errmsg);
+        rv = issue_leaf(signer, spki, request, out, errmsg);
     }
-    if (rv == 0) {
-        rv = issue_leaf(signer, req, request, out, errmsg);
-    }
-    X509_REQ_free(req);
+    X509_PUBKEY_free(spki);
     return rv;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -202,27 +203,19 @@ void ca_bundle_close(ca_bundle *bundle)
     free(bundle);
 }
 
-int ca_verify_chain_bundle(ca_bundle *bundle, const char *chain_pem, size_t chain_len,
-                           int64_t now, const char *required_san, char *errmsg)
+/* Verifies the first certificate of chain against bundle, with the rest of
+ * chain as untrusted intermediates, and checks its SAN when asked to. */
+static int verify_parsed(ca_bundle *bundle, STACK_OF(X509) * chain, int64_t now,
+                         const char *required_san, char *errmsg)
 {
-    STACK_OF(X509) *chain = NULL;
-    STACK_OF(X509) *untrusted = NULL;
-    X509 *leaf;
+    /* The intermediates may help build the path but are not trusted. */
+    STACK_OF(X509) *untrusted = sk_X509_dup(chain);
+    X509 *leaf = sk_X509_value(chain, 0);
     char shown[64];
     int rv;
 
-    rv = load_certs(chain_pem, chain_len, "certificate chain", &chain, errmsg);
-    if (rv != 0) {
-        return rv;
-    }
-
-    /* The first certificate is the leaf and the rest are intermediates,
-     * which may help build the path but are not trusted themselves. */
-    leaf = sk_X509_value(chain, 0);
-    untrusted = sk_X509_dup(chain);
     if (untrusted == NULL) {
-        rv = ca_fail_openssl(errmsg, CA_ENOMEM, "allocating a certificate list failed");
-        goto out;
+        return ca_fail_openssl(errmsg, CA_ENOMEM, "allocating a certificate list failed");
     }
     sk_X509_delete(untrusted, 0);
 
@@ -233,10 +226,48 @@ int ca_verify_chain_bundle(ca_bundle *bundle, const char *chain_pem, size_t chai
                      "the expected role",
                      ca_printable(shown, sizeof shown, required_san));
     }
-
-out:
     sk_X509_free(untrusted);
+    return rv;
+}
+
+int ca_verify_chain_bundle(ca_bundle *bundle, const char *chain_pem, size_t chain_len,
+                           int64_t now, const char *required_san, char *errmsg)
+{
+    STACK_OF(X509) *chain = NULL;
+    int rv;
+
+    rv = load_certs(chain_pem, chain_len, "certificate chain", &chain, errmsg);
+    if (rv == 0) {
+        rv = verify_parsed(bundle, chain, now, required_san, errmsg);
+    }
     sk_X509_pop_free(chain, X509_free);
+    return rv;
+}
+
+int ca_verify_issued(ca_bundle *bundle, const char *cert_pem, size_t cert_len,
+                     const unsigned char key_hash[32], int64_t now, const char *required_san,
+                     ca_cert_info *out, char *errmsg)
+{
+    STACK_OF(X509) *chain = NULL;
+    int rv;
+
+    memset(out, 0, sizeof *out);
+    rv = load_certs(cert_pem, cert_len, "issued", &chain, errmsg);
+    if (rv == 0) {
+        rv = ca_cert_fields(sk_X509_value(chain, 0), out, errmsg);
+    }
+    if (rv == 0 && CRYPTO_memcmp(out->key_hash, key_hash, sizeof out->key_hash) != 0) {
+        rv = ca_fail(errmsg, CA_EVERIFY,
+                     "certificate is for another public key than the one this node "
+                     "generated");
+    }
+    if (rv == 0) {
+        rv = verify_parsed(bundle, chain, now, required_san, errmsg);
+    }
+    sk_X509_pop_free(chain, X509_free);
+    if (rv != 0) {
+        memset(out, 0, sizeof *out);
+    }
     return rv;
 }
 

@@ -1,136 +1,222 @@
-/* net_call: one request and its response on a private loop, for the command
- * line. */
+/* Blocking requests for the command line: a connection on a private loop
+ * that carries one request at a time. */
 #include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct call {
-    const char *addr;
-    const net_msg *req;
-    net_msg *resp;
-    char **peer_chain;
-    uint32_t timeout_ms;
-    uv_timer_t timer;
-    net_conn *conn;
-    bool answered;
-    int status; /* first failure; 0 while none */
-    char errmsg[NET_ERRMSG_SIZE];
-} call;
+/* Longer addresses are cut short in messages only. */
+#define NET_CALLER_ADDR_SIZE 160
 
-static void call_fail(call *st, int status, const char *reason)
+struct net_caller {
+    uv_loop_t loop;
+    uv_timer_t timer;
+    net_conn *conn; /* NULL once the connection has closed */
+    char addr[NET_CALLER_ADDR_SIZE];
+    char **peer_chain;
+    bool connected;
+    bool waiting;   /* a request is out and its answer not yet in */
+    net_msg *resp;
+    uint32_t step_ms; /* the time limit of the current request */
+    int status;     /* the failure of the current step; 0 while none */
+    char errmsg[NET_ERRMSG_SIZE];
+};
+
+static void step_fail(net_caller *cl, int status, const char *reason)
 {
-    if (st->answered || st->status != 0) {
-        return;
+    if (cl->status == 0) {
+        cl->status = status;
+        snprintf(cl->errmsg, sizeof(cl->errmsg), "%s", reason);
     }
-    st->status = status;
-    snprintf(st->errmsg, sizeof(st->errmsg), "%s", reason);
 }
 
 static void on_connect(net_conn *c, int status, const char *errmsg, void *data)
 {
-    call *st = data;
-    char err[NET_ERRMSG_SIZE];
+    net_caller *cl = data;
 
     if (status != 0) {
-        call_fail(st, status, errmsg);
+        step_fail(cl, status, errmsg);
         return;
     }
-    if (st->peer_chain != NULL) {
-        *st->peer_chain = net_conn_peer_chain(c);
-    }
-    status = net_conn_send(c, st->req, err);
-    if (status != 0) {
-        call_fail(st, status, err);
-        net_conn_close(c);
+    cl->connected = true;
+    if (cl->peer_chain != NULL) {
+        *cl->peer_chain = net_conn_peer_chain(c);
     }
 }
 
 static void on_msg(net_conn *c, net_msg *m, void *data)
 {
-    call *st = data;
+    net_caller *cl = data;
 
-    if (st->answered) {
+    (void)c;
+    if (!cl->waiting) {
+        /* No request is waiting. A late response to a request that timed
+         * out cannot arrive, because the connection closed at the deadline. */
         net_msg_clear(m);
         return;
     }
-    *st->resp = *m;
+    *cl->resp = *m;
     memset(m, 0, sizeof(*m));
-    st->answered = true;
-    net_conn_close(c);
+    cl->waiting = false;
 }
 
 static void on_close(net_conn *c, int status, const char *reason, void *data)
 {
-    call *st = data;
+    net_caller *cl = data;
 
-    call_fail(st, status != 0 ? status : NET_ECLOSED, reason);
-    st->conn = NULL;
-    uv_close((uv_handle_t *)&st->timer, NULL);
+    (void)c;
+    cl->conn = NULL;
+    step_fail(cl, status != 0 ? status : NET_ECLOSED,
+              reason != NULL && reason[0] ? reason : "the peer closed the connection");
 }
 
 static void on_deadline(uv_timer_t *timer)
 {
-    call *st = timer->data;
+    net_caller *cl = timer->data;
     char seconds[16];
     char reason[NET_ERRMSG_SIZE];
 
-    net__format_seconds(st->timeout_ms, seconds, sizeof(seconds));
-    snprintf(reason, sizeof(reason),
-             "no answer from %s within %s s; check that the node runs", st->addr,
-             seconds);
-    call_fail(st, NET_ETIMEOUT, reason);
-    if (st->conn != NULL) {
-        net_conn_close(st->conn);
+    net__format_seconds(cl->step_ms, seconds, sizeof(seconds));
+    snprintf(reason, sizeof(reason), "no answer from %s within %s s; check that the node runs",
+             cl->addr, seconds);
+    step_fail(cl, NET_ETIMEOUT, reason);
+    if (cl->conn != NULL) {
+        net_conn_close(cl->conn);
     }
+}
+
+/* Runs the loop until *done equals want or the current step failed, for at
+ * most timeout_ms when that is not 0. */
+static void run_until(net_caller *cl, const bool *done, bool want, uint32_t timeout_ms)
+{
+    if (timeout_ms != 0) {
+        cl->step_ms = timeout_ms;
+        uv_timer_start(&cl->timer, on_deadline, timeout_ms, 0);
+    }
+    while (*done != want && cl->status == 0 && cl->conn != NULL) {
+        uv_run(&cl->loop, UV_RUN_ONCE);
+    }
+    uv_timer_stop(&cl->timer);
+}
+
+int net_caller_open(const char *addr, net_tls *tls, uint32_t timeout_ms, net_caller **out,
+                    char **peer_chain, char *errmsg)
+{
+    static const net_conn_cb callbacks = {on_connect, on_msg, on_close};
+    net_caller *cl = calloc(1, sizeof(*cl));
+    int rv;
+
+    *out = NULL;
+    if (peer_chain != NULL) {
+        *peer_chain = NULL;
+    }
+    if (cl == NULL) {
+        return net__fail(errmsg, NET_ENOMEM, "out of memory");
+    }
+    rv = uv_loop_init(&cl->loop);
+    if (rv != 0) {
+        free(cl);
+        return net__fail(errmsg, NET_EIO, "cannot create an event loop: %s",
+                         uv_strerror(rv));
+    }
+    uv_timer_init(&cl->loop, &cl->timer);
+    cl->timer.data = cl;
+    snprintf(cl->addr, sizeof(cl->addr), "%s", addr);
+    cl->peer_chain = peer_chain;
+
+    rv = net_connect(&cl->loop, addr, tls, timeout_ms, &callbacks, cl, &cl->conn, errmsg);
+    if (rv != 0) {
+        cl->conn = NULL;
+        net_caller_close(cl);
+        return rv;
+    }
+    /* net_connect enforces timeout_ms on the connection and handshake. */
+    run_until(cl, &cl->connected, true, 0);
+    cl->peer_chain = NULL;
+    if (!cl->connected || cl->status != 0) {
+        rv = cl->status != 0 ? cl->status : NET_ECLOSED;
+        net__fail(errmsg, rv, "%s", cl->status != 0 ? cl->errmsg : "the connection closed");
+        if (peer_chain != NULL) {
+            free(*peer_chain);
+            *peer_chain = NULL;
+        }
+        net_caller_close(cl);
+        return rv;
+    }
+    *out = cl;
+    return 0;
+}
+
+int net_caller_call(net_caller *cl, const net_msg *req, uint32_t timeout_ms, net_msg *resp,
+                    char *errmsg)
+{
+    int rv;
+
+    memset(resp, 0, sizeof(*resp));
+    if (cl->conn == NULL) {
+        return net__fail(errmsg, cl->status != 0 ? cl->status : NET_ECLOSED, "%s",
+                         cl->errmsg[0] ? cl->errmsg : "the connection is closed");
+    }
+    cl->status = 0;
+    cl->errmsg[0] = '\0';
+    rv = net_conn_send(cl->conn, req, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    cl->resp = resp;
+    cl->waiting = true;
+    run_until(cl, &cl->waiting, false, timeout_ms);
+    cl->resp = NULL;
+    if (cl->waiting) {
+        cl->waiting = false;
+        if (cl->conn != NULL) {
+            /* A late response must not pass for the next request's. */
+            net_conn_close(cl->conn);
+        }
+        net_msg_clear(resp);
+        return net__fail(errmsg, cl->status != 0 ? cl->status : NET_ECLOSED, "%s",
+                         cl->errmsg[0] ? cl->errmsg : "the connection closed");
+    }
+    return 0;
+}
+
+void net_caller_close(net_caller *cl)
+{
+    if (cl == NULL) {
+        return;
+    }
+    if (cl->conn != NULL) {
+        net_conn_close(cl->conn);
+    }
+    uv_close((uv_handle_t *)&cl->timer, NULL);
+    /* Runs until every handle, the connection's included, has closed. */
+    uv_run(&cl->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&cl->loop);
+    free(cl);
 }
 
 int net_call(const char *addr, net_tls *tls, const net_msg *req, uint32_t timeout_ms,
              net_msg *resp, char **peer_chain, char *errmsg)
 {
-    static const net_conn_cb callbacks = {on_connect, on_msg, on_close};
-    call st;
-    uv_loop_t loop;
+    uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
+    net_caller *cl = NULL;
+    uint64_t now;
     int rv;
 
-    memset(&st, 0, sizeof(st));
-    st.addr = addr;
-    st.req = req;
-    st.resp = resp;
-    st.peer_chain = peer_chain;
-    st.timeout_ms = timeout_ms;
     memset(resp, 0, sizeof(*resp));
-    if (peer_chain != NULL) {
-        *peer_chain = NULL;
-    }
-    rv = uv_loop_init(&loop);
-    if (rv != 0) {
-        return net__fail(errmsg, NET_EIO, "cannot create an event loop: %s",
-                         uv_strerror(rv));
-    }
-    uv_timer_init(&loop, &st.timer);
-    st.timer.data = &st;
-
-    rv = net_connect(&loop, addr, tls, timeout_ms, &callbacks, &st, &st.conn, errmsg);
-    if (rv == 0) {
-        uv_timer_start(&st.timer, on_deadline, timeout_ms, 0);
-    } else {
-        uv_close((uv_handle_t *)&st.timer, NULL);
-    }
-
-    /* Runs until every handle, the connection's included, has closed. */
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    rv = net_caller_open(addr, tls, timeout_ms, &cl, peer_chain, errmsg);
     if (rv != 0) {
         return rv;
     }
-    if (!st.answered) {
-        if (peer_chain != NULL) {
-            free(*peer_chain);
-            *peer_chain = NULL;
-        }
-        return net__fail(errmsg, st.status, "%s", st.errmsg);
+    /* One deadline covers the connection and the response. */
+    now = uv_hrtime();
+    rv = net_caller_call(cl, req, now < deadline ? (uint32_t)((deadline - now) / 1000000u) + 1 : 1,
+                         resp, errmsg);
+    net_caller_close(cl);
+    if (rv != 0 && peer_chain != NULL) {
+        free(*peer_chain);
+        *peer_chain = NULL;
     }
-    return 0;
+    return rv;
 }

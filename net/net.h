@@ -6,9 +6,10 @@
  * 1.3 preferred, TLS 1.2 only with ECDHE AEAD suites); the control socket is
  * a Unix domain socket without TLS.
  *
- * Threading: everything except net_call runs on the thread of the loop it
- * was started on. net never logs; it reports what went wrong through return
- * values, close callbacks and the server's event callback, and node/ logs.
+ * Threading: everything except net_call and net_caller runs on the thread
+ * of the loop it was started on. net never logs; it reports what went wrong
+ * through return values, close callbacks and the server's event callback,
+ * and node/ logs.
  *
  * Signals: a process that uses net must ignore SIGPIPE. On Linux libuv
  * writes to sockets with write(2), so a write to a peer that has gone away
@@ -261,6 +262,24 @@ void net_server_stop(net_server *s, void (*done)(void *data), void *data);
  * call this on an event-loop thread. */
 int net_call(const char *addr, net_tls *tls, const net_msg *req, uint32_t timeout_ms,
              net_msg *resp, char **peer_chain, char *errmsg);
+
+/* A connection for several blocking requests in turn, on its own private
+ * loop; for the command line only. */
+typedef struct net_caller net_caller;
+
+/* Connects and completes the handshake within timeout_ms. When peer_chain
+ * is not NULL it receives the peer's PEM chain (free()). */
+int net_caller_open(const char *addr, net_tls *tls, uint32_t timeout_ms, net_caller **out,
+                    char **peer_chain, char *errmsg);
+
+/* Sends req and waits up to timeout_ms for the next message, stored in
+ * *resp. A timeout or failure closes the connection, so every later call
+ * fails at once. */
+int net_caller_call(net_caller *cl, const net_msg *req, uint32_t timeout_ms, net_msg *resp,
+                    char *errmsg);
+
+/* Closes the connection and frees cl. cl may be NULL. */
+void net_caller_close(net_caller *cl);
 
 /* Parses HOST:PORT (IPv4, [IPv6] or a host name resolved with
  * getaddrinfo) into out. */

@@ -371,89 +371,121 @@ int setup_init(const setup_init_opts *o, setup_init_result *out, char *errmsg)
 
 typedef struct join_state {
     char digest[CA_DIGEST_LEN + 1];
-    char *bundle;
+    char *bundle;          /* the pinned trust bundle, as PEM */
+    ca_bundle *roots;      /* the same, parsed */
+    net_caller *conn;      /* open from the bundle request to the answer */
     ca_buf key;
     ca_buf csr;
+    unsigned char key_hash[32];
     net_msg resp;
 } join_state;
 
 static void free_join(join_state *s)
 {
+    net_caller_close(s->conn);
+    ca_bundle_close(s->roots);
     free(s->bundle);
     ca_buf_free(&s->key);
     ca_buf_free(&s->csr);
     net_msg_clear(&s->resp);
 }
 
-/* Fetches the trust bundle without trusting the manager yet, then pins it:
- * its digest must be the token's, and the manager's own chain must verify
- * against it. */
-static int fetch_bundle(const char *addr, join_state *s, char *errmsg)
+/* Checks the bundle a manager sent and pins it: its digest must be the
+ * token's, and the chain the manager presented in the handshake of the same
+ * connection must verify against it. That proves the connection reaches a
+ * manager of the cluster the token names, so the join request may follow
+ * on it. Takes over resp's bundle on success. */
+static int pin_bundle(const char *addr, net_msg *resp, const char *chain, join_state *s,
+                      char *errmsg)
 {
-    net_msg req = {.type = NET_MSG_BUNDLE_REQ, .id = 1};
-    net_msg resp = {0};
     char actual[CA_DIGEST_LEN + 1];
-    char why[NET_ERRMSG_SIZE] = "";
-    char *chain = NULL;
-    net_tls *tls = NULL;
+    char why[CA_ERRMSG_SIZE] = "";
     int rv;
 
-    rv = net_tls_new(0, NULL, NULL, NULL, &tls, why);
-    rv = rv ? rv : net_call(addr, tls, &req, JOIN_TIMEOUT_MS, &resp, &chain, why);
-    net_tls_free(tls);
-    if (rv != 0) {
-        snprintf(errmsg, SETUP_ERRMSG_SIZE, "cannot reach the manager at %s: %s", addr, why);
-        return -1;
-    }
-    if (resp.type != NET_MSG_BUNDLE_RESP) {
+    if (resp->type != NET_MSG_BUNDLE_RESP) {
         snprintf(errmsg, SETUP_ERRMSG_SIZE, "the manager at %s did not send its root CA: %s",
-                 addr, resp.text ? resp.text : "unexpected answer");
-        net_msg_clear(&resp);
-        free(chain);
+                 addr, resp->text ? resp->text : "unexpected answer");
         return -1;
     }
-    ca_digest_base36(resp.bundle_pem, strlen(resp.bundle_pem), actual);
+    ca_digest_base36(resp->bundle_pem, strlen(resp->bundle_pem), actual);
     if (strcmp(actual, s->digest) != 0) {
         snprintf(errmsg, SETUP_ERRMSG_SIZE,
                  "the manager's root CA does not match the join token: the token expects "
                  "digest %s but the manager at %s has %s; check the token and the address",
                  s->digest, addr, actual);
-        net_msg_clear(&resp);
-        free(chain);
         return -1;
     }
     if (chain == NULL) {
         snprintf(why, sizeof(why), "it sent no certificate");
         rv = -1;
     } else {
-        rv = ca_verify_chain(chain, strlen(chain), resp.bundle_pem, strlen(resp.bundle_pem),
-                             util_now(), CA_ROLE_MANAGER_OU, why);
+        rv = ca_bundle_open(resp->bundle_pem, strlen(resp->bundle_pem), &s->roots, why);
+        rv = rv ? rv
+                : ca_verify_chain_bundle(s->roots, chain, strlen(chain), util_now(),
+                                         CA_ROLE_MANAGER_OU, why);
     }
-    free(chain);
     if (rv != 0) {
         snprintf(errmsg, SETUP_ERRMSG_SIZE,
                  "the manager at %s presented a certificate that its own root CA does not "
                  "verify: %s",
                  addr, why);
-        net_msg_clear(&resp);
         return -1;
     }
-    s->bundle = resp.bundle_pem;
-    resp.bundle_pem = NULL;
-    net_msg_clear(&resp);
+    s->bundle = resp->bundle_pem;
+    resp->bundle_pem = NULL;
     return 0;
 }
 
-static int send_join_once(const char *addr, const char *token, const char *advertise,
-                          join_state *s, char *errmsg);
+/* Connects without trusting the manager yet, fetches the trust bundle and
+ * pins it. The connection stays open for the join request. */
+static int fetch_bundle(const char *addr, join_state *s, char *errmsg)
+{
+    net_msg req = {.type = NET_MSG_BUNDLE_REQ, .id = 1};
+    net_msg resp = {0};
+    char why[NET_ERRMSG_SIZE] = "";
+    char *chain = NULL;
+    net_tls *tls = NULL;
+    int rv;
+
+    rv = net_tls_new(0, NULL, NULL, NULL, &tls, why);
+    rv = rv ? rv : net_caller_open(addr, tls, JOIN_TIMEOUT_MS, &s->conn, &chain, why);
+    net_tls_free(tls);
+    rv = rv ? rv : net_caller_call(s->conn, &req, JOIN_TIMEOUT_MS, &resp, why);
+    if (rv != 0) {
+        snprintf(errmsg, SETUP_ERRMSG_SIZE, "cannot reach the manager at %s: %s", addr, why);
+    } else {
+        rv = pin_bundle(addr, &resp, chain, s, errmsg);
+    }
+    free(chain);
+    net_msg_clear(&resp);
+    if (rv != 0) {
+        net_caller_close(s->conn);
+        s->conn = NULL;
+    }
+    return rv;
+}
+
+static int send_join_once(const char *addr, const net_msg *req, join_state *s,
+                          char *errmsg);
 
 /* Sends the join, retrying for a while when the cluster is electing a
  * leader: the request is idempotent, keyed by the CSR's public key. */
 static int send_join(const char *addr, const char *token, const char *advertise,
                      join_state *s, char *errmsg)
 {
+    net_msg req = {.type = NET_MSG_JOIN_REQ, .id = 2};
+    char hostname[256] = "";
+
+    if (gethostname(hostname, sizeof(hostname) - 1) != 0) {
+        snprintf(hostname, sizeof(hostname), "unknown");
+    }
+    req.token = (char *)token;
+    req.csr_pem = s->csr.data;
+    req.hostname = hostname;
+    req.addr = (char *)advertise;
+
     for (int attempt = 0;; attempt++) {
-        int rv = send_join_once(addr, token, advertise, s, errmsg);
+        int rv = send_join_once(addr, &req, s, errmsg);
 
         if (rv == 0 || s->resp.type != NET_MSG_ERROR ||
             s->resp.code != NET_STATUS_UNAVAILABLE || attempt >= JOIN_RETRIES) {
@@ -464,28 +496,23 @@ static int send_join(const char *addr, const char *token, const char *advertise,
     }
 }
 
-static int send_join_once(const char *addr, const char *token, const char *advertise,
-                          join_state *s, char *errmsg)
+static int send_join_once(const char *addr, const net_msg *req, join_state *s, char *errmsg)
 {
-    net_msg req = {.type = NET_MSG_JOIN_REQ, .id = 2};
-    char hostname[256] = "";
     char why[NET_ERRMSG_SIZE] = "";
     net_tls *tls = NULL;
-    int rv;
+    int rv = 0;
 
-    if (gethostname(hostname, sizeof(hostname) - 1) != 0) {
-        snprintf(hostname, sizeof(hostname), "unknown");
+    /* A connection that closed while the cluster had no leader is opened
+     * again, this time verifying the manager against the pinned bundle. */
+    if (s->conn == NULL) {
+        rv = net_tls_new(0, NULL, NULL, s->bundle, &tls, why);
+        rv = rv ? rv : net_caller_open(addr, tls, JOIN_TIMEOUT_MS, &s->conn, NULL, why);
+        net_tls_free(tls);
     }
-    req.token = (char *)token;
-    req.csr_pem = s->csr.data;
-    req.hostname = hostname;
-    req.addr = (char *)advertise;
-
-    /* From here on the manager is verified against the pinned bundle. */
-    rv = net_tls_new(0, NULL, NULL, s->bundle, &tls, why);
-    rv = rv ? rv : net_call(addr, tls, &req, JOIN_TIMEOUT_MS, &s->resp, NULL, why);
-    net_tls_free(tls);
+    rv = rv ? rv : net_caller_call(s->conn, req, JOIN_TIMEOUT_MS, &s->resp, why);
     if (rv != 0) {
+        net_caller_close(s->conn);
+        s->conn = NULL;
         snprintf(errmsg, SETUP_ERRMSG_SIZE, "join through %s failed: %s", addr, why);
         return -1;
     }
@@ -509,10 +536,8 @@ static int check_issued(const char *addr, join_state *s, setup_join_result *out,
     const net_msg *r = &s->resp;
 
     if (strcmp(r->bundle_pem, s->bundle) != 0 ||
-        ca_cert_read(r->cert_pem, strlen(r->cert_pem), &info, why) != 0 ||
-        ca_key_matches_cert(s->key.data, s->key.len, r->cert_pem, strlen(r->cert_pem), why) != 0 ||
-        ca_verify_chain(r->cert_pem, strlen(r->cert_pem), s->bundle, strlen(s->bundle),
-                        util_now(), NULL, why) != 0) {
+        ca_verify_issued(s->roots, r->cert_pem, strlen(r->cert_pem), s->key_hash, util_now(),
+                         NULL, &info, why) != 0) {
         snprintf(errmsg, SETUP_ERRMSG_SIZE,
                  "the manager at %s returned a certificate that does not match the request: %s",
                  addr, why[0] ? why : "the trust bundle changed during the join");
@@ -561,7 +586,7 @@ int setup_join(const char *data_dir, const char *token, const char *manager_addr
 
     /* Nothing is written until the manager has issued a certificate. */
     rv = fetch_bundle(manager_addr, &s, errmsg);
-    if (rv == 0 && ca_key_and_csr_generate(&s.key, &s.csr, why) != 0) {
+    if (rv == 0 && ca_key_and_csr_generate(&s.key, &s.csr, s.key_hash, why) != 0) {
         snprintf(errmsg, SETUP_ERRMSG_SIZE, "create the node key: %s", why);
         rv = -1;
     }

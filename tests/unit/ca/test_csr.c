@@ -1,6 +1,8 @@
 /* Keys and CSRs: generation, the PKCS#8 format and every CSR rejection. */
 #include "helpers.h"
 
+#include <ca/internal.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -373,15 +375,19 @@ static void key_and_csr_generate_pair(void **state)
     ca_buf again = {0};
     unsigned char hash[32];
     unsigned char again_hash[32];
+    unsigned char generated_hash[32];
 
-    assert_int_equal(ca_key_and_csr_generate(&key, &csr, errmsg), 0);
+    assert_int_equal(ca_key_and_csr_generate(&key, &csr, generated_hash, errmsg), 0);
     assert_int_equal(strlen(key.data), key.len);
     assert_int_equal(strlen(csr.data), csr.len);
     assert_non_null(strstr(key.data, "-----BEGIN PRIVATE KEY-----\n"));
     assert_non_null(strstr(csr.data, "-----BEGIN CERTIFICATE REQUEST-----\n"));
     assert_int_equal(ca_csr_check(csr.data, csr.len, hash, errmsg), 0);
+    assert_memory_equal(hash, generated_hash, sizeof hash);
 
-    /* ca_csr_create on the returned key gives a CSR for the same key. */
+    /* ca_csr_create on the returned key gives a CSR for the same key: the
+     * SubjectPublicKeyInfo written without the key encoder has the DER that
+     * X509_REQ_set_pubkey writes. */
     assert_int_equal(ca_csr_create(key.data, key.len, &again, errmsg), 0);
     assert_int_equal(ca_csr_check(again.data, again.len, again_hash, errmsg), 0);
     assert_memory_equal(hash, again_hash, sizeof hash);
@@ -400,8 +406,8 @@ static void key_and_csr_generate_differ(void **state)
     ca_buf second_key = {0};
     ca_buf second_csr = {0};
 
-    assert_int_equal(ca_key_and_csr_generate(&first_key, &first_csr, errmsg), 0);
-    assert_int_equal(ca_key_and_csr_generate(&second_key, &second_csr, errmsg), 0);
+    assert_int_equal(ca_key_and_csr_generate(&first_key, &first_csr, NULL, errmsg), 0);
+    assert_int_equal(ca_key_and_csr_generate(&second_key, &second_csr, NULL, errmsg), 0);
     assert_string_not_equal(first_key.data, second_key.data);
     assert_string_not_equal(first_csr.data, second_csr.data);
     ca_buf_free(&first_key);
@@ -437,6 +443,181 @@ static void key_parse_sec1_form(void **state)
     EVP_PKEY_free(key);
 }
 
+/* ---- the fast path of ca_csr_fast_read ---- */
+
+/* Decodes the DER inside a PEM CSR. */
+static void csr_to_der(const ca_buf *pem, unsigned char **der, long *len)
+{
+    BIO *bio = BIO_new_mem_buf(pem->data, (int)pem->len);
+
+    assert_non_null(bio);
+    assert_int_equal(PEM_bytes_read_bio(der, len, NULL, PEM_STRING_X509_REQ, bio, NULL, NULL),
+                     1);
+    BIO_free(bio);
+}
+
+/* Wraps DER bytes in a PEM CERTIFICATE REQUEST block. */
+static void der_to_csr(const unsigned char *der, long len, ca_buf *out)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data;
+    long n;
+
+    assert_non_null(bio);
+    assert_true(PEM_write_bio(bio, PEM_STRING_X509_REQ, "", der, len) > 0);
+    n = BIO_get_mem_data(bio, &data);
+    out->data = malloc((size_t)n + 1);
+    assert_non_null(out->data);
+    memcpy(out->data, data, (size_t)n);
+    out->data[n] = '\0';
+    out->len = (size_t)n;
+    BIO_free(bio);
+}
+
+/* The general path's view of a CSR: its SubjectPublicKeyInfo DER. */
+static int general_spki_der(const ca_buf *pem, unsigned char **der)
+{
+    X509_REQ *req = NULL;
+    int len;
+
+    assert_int_equal(ca_csr_load(pem->data, pem->len, &req, NULL), 0);
+    *der = NULL;
+    len = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), der);
+    X509_REQ_free(req);
+    assert_true(len > 0);
+    return len;
+}
+
+/* A CSR as nodes write it takes the fast path, which yields the same key,
+ * hash and SubjectPublicKeyInfo DER as the general path. */
+static void fast_read_matches_general_path(void **state)
+{
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    ca_buf key = {0};
+    ca_buf csr = {0};
+    ca_buf with_subject = {0};
+    unsigned char generated[32];
+    unsigned char fast[32];
+    unsigned char general[32];
+    X509_PUBKEY *spki = NULL;
+    unsigned char *fast_der = NULL;
+    unsigned char *general_der = NULL;
+    int fast_len;
+    int general_len;
+    EVP_PKEY *p256 = test_p256_key("uncompressed", "named_curve");
+
+    assert_int_equal(ca_key_and_csr_generate(&key, &csr, generated, errmsg), 0);
+    assert_int_equal(ca_csr_fast_read(csr.data, csr.len, &spki, fast), 0);
+    assert_memory_equal(fast, generated, sizeof fast);
+
+    fast_len = i2d_X509_PUBKEY(spki, &fast_der);
+    general_len = general_spki_der(&csr, &general_der);
+    assert_int_equal(fast_len, general_len);
+    assert_memory_equal(fast_der, general_der, (size_t)fast_len);
+    EVP_Digest(general_der, (size_t)general_len, general, NULL, EVP_sha256(), NULL);
+    assert_memory_equal(fast, general, sizeof fast);
+    X509_PUBKEY_free(spki);
+    spki = NULL;
+
+    /* A subject is skipped, not refused: the issuer copies nothing from it. */
+    test_csr_pem(p256, p256, "someone else", &with_subject);
+    assert_int_equal(ca_csr_fast_read(with_subject.data, with_subject.len, &spki, fast), 0);
+    X509_PUBKEY_free(spki);
+    test_assert_no_openssl_error();
+
+    OPENSSL_free(fast_der);
+    OPENSSL_free(general_der);
+    ca_buf_free(&with_subject);
+    ca_buf_free(&key);
+    ca_buf_free(&csr);
+    EVP_PKEY_free(p256);
+}
+
+/* Expects the fast path to pass csr on, and ca_csr_check to give code. */
+static void expect_general_path(const ca_buf *csr, int code)
+{
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    unsigned char hash[32];
+    X509_PUBKEY *spki = NULL;
+
+    assert_int_equal(ca_csr_fast_read(csr->data, csr->len, &spki, hash), -1);
+    assert_null(spki);
+    test_assert_no_openssl_error();
+    assert_int_equal(ca_csr_check(csr->data, csr->len, hash, errmsg), code);
+    test_assert_no_openssl_error();
+}
+
+/* Every other form, valid or not, goes to the general path. */
+static void fast_read_passes_other_forms_on(void **state)
+{
+    ca_buf key = {0};
+    ca_buf csr = {0};
+    ca_buf edited = {0};
+    unsigned char *der = NULL;
+    unsigned char *longer;
+    long len = 0;
+    EVP_PKEY *compressed = test_p256_key("compressed", "named_curve");
+    EVP_PKEY *explicit = test_p256_key("uncompressed", "explicit");
+
+    /* Valid, but not the form nodes write. */
+    test_csr_pem(compressed, compressed, NULL, &edited);
+    expect_general_path(&edited, 0);
+    ca_buf_free(&edited);
+    test_csr_pem(explicit, explicit, NULL, &edited);
+    expect_general_path(&edited, 0);
+    ca_buf_free(&edited);
+
+    assert_int_equal(ca_key_and_csr_generate(&key, &csr, NULL, NULL), 0);
+    csr_to_der(&csr, &der, &len);
+
+    /* A flipped bit in the signature, then in the key's point. */
+    der[len - 1] ^= 0x01;
+    der_to_csr(der, len, &edited);
+    expect_general_path(&edited, CA_EINVALID);
+    ca_buf_free(&edited);
+    der[len - 1] ^= 0x01;
+    der[40] ^= 0x01;
+    der_to_csr(der, len, &edited);
+    expect_general_path(&edited, CA_EINVALID);
+    ca_buf_free(&edited);
+    der[40] ^= 0x01;
+
+    /* Cut short, and with a byte after the end. */
+    der_to_csr(der, len - 1, &edited);
+    expect_general_path(&edited, CA_EINVALID);
+    ca_buf_free(&edited);
+    longer = malloc((size_t)len + 1);
+    assert_non_null(longer);
+    memcpy(longer, der, (size_t)len);
+    longer[len] = 0;
+    der_to_csr(longer, len + 1, &edited);
+    assert_int_equal(ca_csr_fast_read(edited.data, edited.len, &(X509_PUBKEY *){NULL},
+                                      (unsigned char[32]){0}),
+                     -1);
+    ca_buf_free(&edited);
+
+    /* The outer length in a longer form than DER allows. */
+    assert_int_equal(der[0], 0x30);
+    assert_int_equal(der[1], 0x81);
+    longer[0] = 0x30;
+    longer[1] = 0x82;
+    longer[2] = 0x00;
+    memcpy(longer + 3, der + 2, (size_t)len - 2);
+    der_to_csr(longer, len + 1, &edited);
+    assert_int_equal(ca_csr_fast_read(edited.data, edited.len, &(X509_PUBKEY *){NULL},
+                                      (unsigned char[32]){0}),
+                     -1);
+    test_assert_no_openssl_error();
+    ca_buf_free(&edited);
+
+    free(longer);
+    OPENSSL_free(der);
+    ca_buf_free(&key);
+    ca_buf_free(&csr);
+    EVP_PKEY_free(compressed);
+    EVP_PKEY_free(explicit);
+}
+
 int run_csr_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -461,6 +642,8 @@ int run_csr_tests(void)
         cmocka_unit_test(key_and_csr_generate_pair),
         cmocka_unit_test(key_and_csr_generate_differ),
         cmocka_unit_test(key_parse_sec1_form),
+        cmocka_unit_test(fast_read_matches_general_path),
+        cmocka_unit_test(fast_read_passes_other_forms_on),
     };
     return cmocka_run_group_tests_name("ca_csr", tests, NULL, NULL);
 }

@@ -365,6 +365,65 @@ static void key_matches_cert_cases(void **state)
     EVP_PKEY_free(rsa);
 }
 
+/* ca_verify_issued reads, matches and verifies a certificate in one parse. */
+static void verify_issued_cases(void **state)
+{
+    fixture *f = *state;
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    const ca_buf *cert = &f->worker.cert_pem;
+    unsigned char key_hash[32];
+    unsigned char other_hash[32];
+    ca_cert_info expected;
+    ca_cert_info info;
+    ca_bundle *bundle = NULL;
+    ca_bundle *other_bundle = NULL;
+    test_root other = {0};
+
+    assert_int_equal(ca_csr_check(f->node.csr.data, f->node.csr.len, key_hash, errmsg), 0);
+    assert_int_equal(ca_cert_read(cert->data, cert->len, &expected, errmsg), 0);
+    assert_int_equal(ca_bundle_open(f->root.cert.data, f->root.cert.len, &bundle, errmsg), 0);
+
+    assert_int_equal(ca_verify_issued(bundle, cert->data, cert->len, key_hash, TEST_NOW,
+                                      CA_ROLE_WORKER_OU, &info, errmsg),
+                     0);
+    assert_memory_equal(&info, &expected, sizeof info);
+
+    /* A certificate for another key: the manager signed someone else's CSR. */
+    memcpy(other_hash, key_hash, sizeof other_hash);
+    other_hash[31] ^= 1;
+    assert_int_equal(ca_verify_issued(bundle, cert->data, cert->len, other_hash, TEST_NOW,
+                                      NULL, &info, errmsg),
+                     CA_EVERIFY);
+    expect_message(errmsg, "another public key");
+    assert_string_equal(info.common_name, "");
+
+    /* The wrong role, an expired certificate, another root, garbage. */
+    assert_int_equal(ca_verify_issued(bundle, cert->data, cert->len, key_hash, TEST_NOW,
+                                      CA_ROLE_MANAGER_OU, &info, errmsg),
+                     CA_EVERIFY);
+    expect_message(errmsg, "DNS SAN " CA_ROLE_MANAGER_OU);
+    assert_int_equal(ca_verify_issued(bundle, cert->data, cert->len, key_hash,
+                                      f->worker.not_after + 1, NULL, &info, errmsg),
+                     CA_EVERIFY);
+    expect_message(errmsg, "certificate has expired");
+    test_root_create(TEST_NOW, &other);
+    assert_int_equal(
+        ca_bundle_open(other.cert.data, other.cert.len, &other_bundle, errmsg), 0);
+    assert_int_equal(ca_verify_issued(other_bundle, cert->data, cert->len, key_hash,
+                                      TEST_NOW, NULL, &info, errmsg),
+                     CA_EVERIFY);
+    expect_message(errmsg, "unable to get local issuer certificate");
+    assert_int_equal(
+        ca_verify_issued(bundle, "junk", 4, key_hash, TEST_NOW, NULL, &info, errmsg),
+        CA_EINVALID);
+    expect_message(errmsg, "issued certificate 1 is not a valid PEM CERTIFICATE");
+    test_assert_no_openssl_error();
+
+    ca_bundle_close(other_bundle);
+    ca_bundle_close(bundle);
+    test_root_free(&other);
+}
+
 static void cert_read_rejects_garbage(void **state)
 {
     char errmsg[CA_ERRMSG_SIZE] = "";
@@ -406,6 +465,7 @@ int run_verify_tests(void)
         cmocka_unit_test(bundle_verify_many),
         cmocka_unit_test(bundle_open_rejects_bad_input),
         cmocka_unit_test(key_matches_cert_cases),
+        cmocka_unit_test(verify_issued_cases),
         cmocka_unit_test(cert_read_rejects_garbage),
         cmocka_unit_test(cert_read_short_serial),
     };
