@@ -16,8 +16,12 @@ struct net_caller {
     char addr[NET_CALLER_ADDR_SIZE];
     char **peer_chain;
     bool connected;
-    bool waiting;   /* a request is out and its answer not yet in */
+    bool waiting;   /* a caller waits for the next message */
+    bool broken;    /* a receive timed out or failed, so nothing more is read */
     net_msg *resp;
+    net_msg *queued; /* messages received while no caller waited, oldest first */
+    size_t queued_count;
+    size_t queued_cap;
     uint32_t step_ms; /* the time limit of the current request */
     int status;     /* the failure of the current step; 0 while none */
     char errmsg[NET_ERRMSG_SIZE];
@@ -49,16 +53,29 @@ static void on_msg(net_conn *c, net_msg *m, void *data)
 {
     net_caller *cl = data;
 
-    (void)c;
-    if (!cl->waiting) {
-        /* No request is waiting. A late response to a request that timed
-         * out cannot arrive, because the connection closed at the deadline. */
-        net_msg_clear(m);
+    if (cl->waiting) {
+        *cl->resp = *m;
+        memset(m, 0, sizeof(*m));
+        cl->waiting = false;
         return;
     }
-    *cl->resp = *m;
+
+    /* One read can carry several frames, such as the parts of a long
+     * response, so later ones wait here for the next receive. */
+    if (cl->queued_count == cl->queued_cap) {
+        size_t cap = cl->queued_cap ? cl->queued_cap * 2 : 4;
+        net_msg *grown = realloc(cl->queued, cap * sizeof(*grown));
+        if (grown == NULL) {
+            net_msg_clear(m);
+            step_fail(cl, NET_ENOMEM, "out of memory while receiving");
+            net_conn_close(c);
+            return;
+        }
+        cl->queued = grown;
+        cl->queued_cap = cap;
+    }
+    cl->queued[cl->queued_count++] = *m;
     memset(m, 0, sizeof(*m));
-    cl->waiting = false;
 }
 
 static void on_close(net_conn *c, int status, const char *reason, void *data)
@@ -148,28 +165,28 @@ int net_caller_open(const char *addr, net_tls *tls, uint32_t timeout_ms, net_cal
     return 0;
 }
 
-int net_caller_call(net_caller *cl, const net_msg *req, uint32_t timeout_ms, net_msg *resp,
-                    char *errmsg)
+int net_caller_receive(net_caller *cl, uint32_t timeout_ms, net_msg *resp, char *errmsg)
 {
-    int rv;
-
     memset(resp, 0, sizeof(*resp));
-    if (cl->conn == NULL) {
+    if (cl->queued_count > 0) {
+        *resp = cl->queued[0];
+        cl->queued_count--;
+        memmove(cl->queued, cl->queued + 1, cl->queued_count * sizeof(*cl->queued));
+        return 0;
+    }
+    if (cl->conn == NULL || cl->broken) {
         return net__fail(errmsg, cl->status != 0 ? cl->status : NET_ECLOSED, "%s",
                          cl->errmsg[0] ? cl->errmsg : "the connection is closed");
     }
     cl->status = 0;
     cl->errmsg[0] = '\0';
-    rv = net_conn_send(cl->conn, req, errmsg);
-    if (rv != 0) {
-        return rv;
-    }
     cl->resp = resp;
     cl->waiting = true;
     run_until(cl, &cl->waiting, false, timeout_ms);
     cl->resp = NULL;
     if (cl->waiting) {
         cl->waiting = false;
+        cl->broken = true;
         if (cl->conn != NULL) {
             /* A late response must not pass for the next request's. */
             net_conn_close(cl->conn);
@@ -179,6 +196,23 @@ int net_caller_call(net_caller *cl, const net_msg *req, uint32_t timeout_ms, net
                          cl->errmsg[0] ? cl->errmsg : "the connection closed");
     }
     return 0;
+}
+
+int net_caller_call(net_caller *cl, const net_msg *req, uint32_t timeout_ms, net_msg *resp,
+                    char *errmsg)
+{
+    int rv;
+
+    memset(resp, 0, sizeof(*resp));
+    if (cl->conn == NULL || cl->broken) {
+        return net__fail(errmsg, cl->status != 0 ? cl->status : NET_ECLOSED, "%s",
+                         cl->errmsg[0] ? cl->errmsg : "the connection is closed");
+    }
+    rv = net_conn_send(cl->conn, req, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    return net_caller_receive(cl, timeout_ms, resp, errmsg);
 }
 
 void net_caller_close(net_caller *cl)
@@ -193,6 +227,10 @@ void net_caller_close(net_caller *cl)
     /* Runs until every handle, the connection's included, has closed. */
     uv_run(&cl->loop, UV_RUN_DEFAULT);
     uv_loop_close(&cl->loop);
+    for (size_t i = 0; i < cl->queued_count; i++) {
+        net_msg_clear(&cl->queued[i]);
+    }
+    free(cl->queued);
     free(cl);
 }
 

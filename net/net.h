@@ -59,12 +59,16 @@ enum net_msg_type {
     NET_MSG_RENEW_REQ = 8,      /* csr_pem */
     NET_MSG_RENEW_RESP = 9,     /* cert_pem, bundle_pem */
     NET_MSG_CONTROL_REQ = 10,   /* list: the command's arguments */
-    NET_MSG_CONTROL_RESP = 11,  /* code: exit status, text: output */
+    NET_MSG_CONTROL_RESP = 11,  /* code: exit status or NET_CONTROL_PART, text: output */
     NET_MSG_RAFT = 12,          /* bin: one Raft message (net_raft_encode); no response */
     NET_MSG_MEMBER_REQ = 13,    /* raft_id, addr: a new manager requests Raft membership */
     NET_MSG_OK = 14,            /* (nothing): a request succeeded */
     NET_MSG_TYPE_MAX = 14,
 };
+
+/* The code of a CONTROL_RESP that carries one part of a long output; more
+ * responses to the same request follow, the last one with the exit status. */
+#define NET_CONTROL_PART (-1)
 
 /* Any request may also carry origin_cn, origin_ou, origin_org and
  * origin_addr: the identity of the node a manager forwards the request for.
@@ -277,6 +281,10 @@ int net_caller_open(const char *addr, net_tls *tls, uint32_t timeout_ms, net_cal
  * fails at once. */
 int net_caller_call(net_caller *cl, const net_msg *req, uint32_t timeout_ms, net_msg *resp,
                     char *errmsg);
+
+/* Waits up to timeout_ms for the next message without sending anything, for
+ * a response in several parts; fails as net_caller_call does. */
+int net_caller_receive(net_caller *cl, uint32_t timeout_ms, net_msg *resp, char *errmsg);
 
 /* Closes the connection and frees cl. cl may be NULL. */
 void net_caller_close(net_caller *cl);

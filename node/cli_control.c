@@ -19,6 +19,43 @@
 #define CONTROL_TIMEOUT_MS 30000
 #define STOP_WAIT_SECONDS 30
 
+/* Appends the text of a part of a long response to *text. */
+static int append_part(util_sbuf *b, const net_msg *part)
+{
+    return part->text == NULL ? 0 : util_sbuf_printf(b, "%s", part->text);
+}
+
+/* Receives the parts that follow a first response with code
+ * NET_CONTROL_PART and joins their text. On success resp contains the last
+ * response with the whole text. */
+static int receive_parts(net_caller *cl, net_msg *resp, char *errmsg)
+{
+    util_sbuf b = {0};
+    int rv = 0;
+
+    while (rv == 0 && resp->type == NET_MSG_CONTROL_RESP && resp->code == NET_CONTROL_PART) {
+        if (append_part(&b, resp) != 0) {
+            snprintf(errmsg, NET_ERRMSG_SIZE, "out of memory while reading the response");
+            rv = NET_ENOMEM;
+            break;
+        }
+        net_msg_clear(resp);
+        rv = net_caller_receive(cl, CONTROL_TIMEOUT_MS, resp, errmsg);
+    }
+    if (rv == 0 && b.len > 0) {
+        if (append_part(&b, resp) != 0) {
+            snprintf(errmsg, NET_ERRMSG_SIZE, "out of memory while reading the response");
+            rv = NET_ENOMEM;
+        } else {
+            free(resp->text);
+            resp->text = b.data;
+            b.data = NULL;
+        }
+    }
+    util_sbuf_free(&b);
+    return rv;
+}
+
 /* Sends one control request; on success *code and *text contain the response
  * (free *text). Prints the error and returns CLI_FAILED otherwise. */
 static int control_call(const char *data_dir, const char **words, uint32_t count, int *code,
@@ -28,12 +65,16 @@ static int control_call(const char *data_dir, const char **words, uint32_t count
     char errmsg[NET_ERRMSG_SIZE] = "";
     net_msg req = {.type = NET_MSG_CONTROL_REQ, .id = 1};
     net_msg resp = {0};
+    net_caller *cl = NULL;
     int rv;
 
     snprintf(path, sizeof(path), "%s/control.sock", data_dir);
     req.list = (char **)words;
     req.list_len = count;
-    rv = net_call(path, NULL, &req, CONTROL_TIMEOUT_MS, &resp, NULL, errmsg);
+    rv = net_caller_open(path, NULL, CONTROL_TIMEOUT_MS, &cl, NULL, errmsg);
+    rv = rv ? rv : net_caller_call(cl, &req, CONTROL_TIMEOUT_MS, &resp, errmsg);
+    rv = rv ? rv : receive_parts(cl, &resp, errmsg);
+    net_caller_close(cl);
     if ((rv == NET_ECONNECT || rv == NET_EADDR) && !setup_has_node(data_dir)) {
         return cli_fail("%s contains no swarmpki node; pass the node's --data-dir, or create a "
                         "node with `swarmpki init` or `swarmpki join`",
@@ -45,6 +86,7 @@ static int control_call(const char *data_dir, const char **words, uint32_t count
                         data_dir, errmsg, data_dir);
     }
     if (rv != 0) {
+        net_msg_clear(&resp);
         return cli_fail("control request to %s failed: %s", path, errmsg);
     }
     if (resp.type == NET_MSG_ERROR) {

@@ -10,6 +10,10 @@
 #include "node/log.h"
 #include "node/util.h"
 
+/* The largest part of a long response, well under NET_MAX_TEXT. A node is
+ * one line of about 300 bytes in either format. */
+#define CONTROL_PART_SIZE (512 * 1024)
+
 typedef struct control_job {
     uv_work_t req;
     node_daemon *daemon;
@@ -39,6 +43,32 @@ static void reply_string(peer *p, uint64_t id, int code, const char *text)
     }
     reply_text(p, id, code, copy);
     free(copy);
+}
+
+/* Sends text of len bytes as the successful response to request id. Text
+ * longer than one message is cut after a newline into parts of at most
+ * CONTROL_PART_SIZE bytes, each sent with code NET_CONTROL_PART, and the
+ * last part carries exit status 0. */
+static void reply_parts(peer *p, uint64_t id, char *text, size_t len)
+{
+    while (len > CONTROL_PART_SIZE) {
+        size_t cut = CONTROL_PART_SIZE;
+        char saved;
+
+        while (cut > 0 && text[cut - 1] != '\n') {
+            cut--;
+        }
+        if (cut == 0) {
+            cut = CONTROL_PART_SIZE; /* one line longer than a part */
+        }
+        saved = text[cut];
+        text[cut] = '\0';
+        reply_text(p, id, NET_CONTROL_PART, text);
+        text[cut] = saved;
+        text += cut;
+        len -= cut;
+    }
+    reply_text(p, id, 0, text);
 }
 
 static int collect_node(const store_node *n, void *arg)
@@ -174,17 +204,8 @@ static void nodes_read(uv_work_t *req, int status)
         reply_string(job->peer, job->id, 1, text);
     } else if (format_nodes(job, &b) != 0) {
         reply_string(job->peer, job->id, 1, "format node list: out of memory");
-    } else if (b.len >= NET_MAX_TEXT) {
-        /* TODO: stream long lists in several frames; one response carries
-         * at most NET_MAX_TEXT bytes, about 4,000 nodes in JSON. */
-        char text[192];
-        snprintf(text, sizeof(text),
-                 "the list of %zu nodes is larger than one control response (%u bytes); "
-                 "use `node inspect NODE_ID` for single nodes",
-                 job->count, (unsigned)NET_MAX_TEXT);
-        reply_string(job->peer, job->id, 1, text);
     } else {
-        reply_text(job->peer, job->id, 0, b.data);
+        reply_parts(job->peer, job->id, b.data, b.len);
     }
     util_sbuf_free(&b);
     peer_unref(job->peer);

@@ -1,9 +1,11 @@
 """A manager and workers: init, join, certificates on disk, listing,
 heartbeats and restarts."""
 
+import json
 import os
 import re
 import stat
+import subprocess
 import time
 import unittest
 
@@ -147,6 +149,34 @@ class ClusterTest(ClusterCase):
         not_before = time.mktime(time.strptime(start.stdout.strip().split("=")[1], fmt))
         # Backdated by 1 h, valid for 1h30m from issuance.
         self.assertEqual(not_after - not_before, 2.5 * 3600)
+
+    def test_node_ls_in_parts(self):
+        # 3,800 nodes make about 1.1 MB of JSON, more than the 1 MiB of text
+        # one control response may carry, so the list arrives in parts.
+        manager = self.node("manager")
+        manager.init()
+        joins = 3800
+        bench = subprocess.run(
+            [os.environ["JOIN_BENCH"], "--manager", manager.addr, "--token",
+             manager.token("worker"), "--joins", str(joins), "--warmup", "0",
+             "--concurrency", "16"],
+            capture_output=True, text=True, timeout=240, env=self.env)
+        self.assertEqual(bench.returncode, 0, bench.stderr)
+
+        r = manager.cli("node", "ls", "--format", "json")
+        self.assertEqual(r.code, 0, r.err)
+        self.assertGreater(len(r.out), 1024 * 1024)
+        nodes = json.loads(r.out)
+        self.assertEqual(len(nodes), joins + 1)
+        self.assertEqual(len({n["id"] for n in nodes}), joins + 1)
+        self.assertEqual(sum(1 for n in nodes if n["role"] == "worker"), joins)
+
+        r = manager.cli("node", "ls")
+        self.assertEqual(r.code, 0, r.err)
+        lines = r.out.splitlines()
+        self.assertTrue(lines[0].startswith("ID "))
+        self.assertEqual(len(lines), joins + 2)
+        self.assertEqual({line.split()[0] for line in lines[1:]}, {n["id"] for n in nodes})
 
 
 if __name__ == "__main__":

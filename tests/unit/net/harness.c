@@ -26,7 +26,8 @@ static char *copy_text(const char *s)
 }
 
 /* HEARTBEAT_REQ: the peer identity the server saw, as a list.
- * CONTROL_REQ: the number of arguments as code, the first one as text.
+ * CONTROL_REQ: the number of arguments as code, the first one as text;
+ * for the arguments "parts" and N, N responses in parts (see below).
  * BUNDLE_REQ: a fixed bundle. RAFT and MEMBER_REQ: the request itself, sent
  * back unchanged. Anything else: an error. */
 void echo_answer(net_conn *c, net_msg *req)
@@ -55,6 +56,24 @@ void echo_answer(net_conn *c, net_msg *req)
             resp.list[i] = copy_text(items[i]);
             resp.list_len = (uint32_t)i + 1;
         }
+    } else if (req->type == NET_MSG_CONTROL_REQ && req->list_len == 2 &&
+               strcmp(req->list[0], "parts") == 0) {
+        /* N responses: N - 1 parts, then the last one with code 0. */
+        int count = atoi(req->list[1]);
+        char text[32];
+
+        resp.type = NET_MSG_CONTROL_RESP;
+        for (int i = 1; i < count; i++) {
+            snprintf(text, sizeof(text), "part %d\n", i);
+            resp.code = NET_CONTROL_PART;
+            resp.text = text;
+            if (net_conn_send(c, &resp, err) != 0) {
+                fprintf(stderr, "echo server: %s\n", err);
+            }
+        }
+        snprintf(text, sizeof(text), "part %d\n", count);
+        resp.code = 0;
+        resp.text = copy_text(text);
     } else if (req->type == NET_MSG_CONTROL_REQ) {
         resp.type = NET_MSG_CONTROL_RESP;
         resp.code = (int32_t)req->list_len;

@@ -114,6 +114,59 @@ static void test_unix_request_response(void **state)
     assert_int_equal(f.done, 1);
 }
 
+/* A caller connection carries a response in parts and then another
+ * request; after a receive times out it rejects further use. */
+static void test_caller_parts_and_timeout(void **state)
+{
+    tmp_dir *d = *state;
+    char word_parts[] = "parts";
+    char word_three[] = "3";
+    char word_node[] = "node";
+    char *parts_args[] = {word_parts, word_three};
+    char *node_args[] = {word_node};
+    char err[NET_ERRMSG_SIZE] = "";
+    net_caller *cl = NULL;
+    net_msg req;
+    net_msg resp;
+    uint64_t started;
+    fixture f;
+
+    start_unix(&f, d->sock);
+    assert_int_equal(net_caller_open(d->sock, NULL, WAIT_MS, &cl, NULL, err), 0);
+
+    control_req(&req, parts_args, 2);
+    assert_int_equal(net_caller_call(cl, &req, WAIT_MS, &resp, err), 0);
+    assert_int_equal(resp.code, NET_CONTROL_PART);
+    assert_string_equal(resp.text, "part 1\n");
+    net_msg_clear(&resp);
+    assert_int_equal(net_caller_receive(cl, WAIT_MS, &resp, err), 0);
+    assert_int_equal(resp.code, NET_CONTROL_PART);
+    assert_string_equal(resp.text, "part 2\n");
+    net_msg_clear(&resp);
+    assert_int_equal(net_caller_receive(cl, WAIT_MS, &resp, err), 0);
+    assert_int_equal(resp.code, 0);
+    assert_string_equal(resp.text, "part 3\n");
+    net_msg_clear(&resp);
+
+    control_req(&req, node_args, 1);
+    assert_int_equal(net_caller_call(cl, &req, WAIT_MS, &resp, err), 0);
+    assert_int_equal(resp.code, 1);
+    assert_string_equal(resp.text, "node");
+    net_msg_clear(&resp);
+
+    /* Nothing more comes, so the receive times out. */
+    started = now_ms();
+    assert_int_equal(net_caller_receive(cl, 300, &resp, err), NET_ETIMEOUT);
+    assert_true(now_ms() - started >= 250);
+    assert_contains(err, "0.3 s");
+    assert_null(resp.text);
+    assert_int_not_equal(net_caller_call(cl, &req, WAIT_MS, &resp, err), 0);
+
+    net_caller_close(cl);
+    assert_int_equal(fixture_wait(&f, &f.closes, 1, WAIT_MS), 1);
+    assert_int_equal(fixture_stop(&f), 0);
+}
+
 static void test_unix_socket_mode(void **state)
 {
     tmp_dir *d = *state;
@@ -477,6 +530,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_unix_request_response, setup_dir,
+                                        teardown_dir),
+        cmocka_unit_test_setup_teardown(test_caller_parts_and_timeout, setup_dir,
                                         teardown_dir),
         cmocka_unit_test_setup_teardown(test_unix_socket_mode, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_unix_stale_socket_replaced, setup_dir,
