@@ -47,7 +47,6 @@ typedef struct joiner {
     unsigned char key_hash[32];
     char *bundle;      /* the pinned trust bundle */
     ca_bundle *roots;  /* the same, parsed */
-    char *peer_chain;
     net_msg resp;
     int have_resp;
     char error[BENCH_ERROR_SIZE];
@@ -161,8 +160,6 @@ static void finish_join(joiner *j, int ok)
 
     ca_buf_free(&j->key);
     ca_buf_free(&j->csr);
-    free(j->peer_chain);
-    j->peer_chain = NULL;
     net_msg_clear(&j->resp);
     j->have_resp = 0;
     if (w->sh->opts->bundle_per_join) {
@@ -179,8 +176,10 @@ static void finish_join(joiner *j, int ok)
 
 /* Pins the bundle the manager sent. Its digest must be the token's, and
  * the chain the manager presented must verify against it. */
-static int check_bundle(joiner *j)
+static int check_bundle(joiner *j, net_conn *c)
 {
+    const void *leaf;
+    const void *chain;
     shared *sh = j->w->sh;
     net_msg *r = &j->resp;
     char actual[CA_DIGEST_LEN + 1];
@@ -199,12 +198,12 @@ static int check_bundle(joiner *j)
     }
     ca_bundle_close(j->roots);
     j->roots = NULL;
-    if (j->peer_chain == NULL ||
+    net_conn_peer_x509(c, &leaf, &chain);
+    if (leaf == NULL ||
         ca_bundle_open(r->bundle_pem, strlen(r->bundle_pem), &j->roots, detail) != 0 ||
-        ca_verify_chain_bundle(j->roots, j->peer_chain, strlen(j->peer_chain), time(NULL),
-                               CA_ROLE_MANAGER_OU, detail) != 0) {
+        ca_verify_x509(j->roots, leaf, chain, time(NULL), CA_ROLE_MANAGER_OU, detail) != 0) {
         set_error(j, "the certificate of %s does not verify against its trust bundle: %s",
-                  j->addr, j->peer_chain ? detail : "it sent none");
+                  j->addr, leaf != NULL ? detail : "it sent none");
         return -1;
     }
     free(j->bundle);
@@ -293,9 +292,6 @@ static void on_connect(net_conn *c, int status, const char *errmsg, void *data)
         set_error(j, "%s", errmsg);
         return;
     }
-    if (j->step == STEP_BUNDLE) {
-        j->peer_chain = net_conn_peer_chain(c);
-    }
     send_step(j, c);
 }
 
@@ -310,8 +306,8 @@ static void on_msg(net_conn *c, net_msg *m, void *data)
     j->resp = *m;
     memset(m, 0, sizeof(*m));
     if (j->step == STEP_BUNDLE) {
-        /* The bundle pinned, the join follows on the same connection. */
-        int rv = check_bundle(j);
+        /* With the bundle pinned, the join request follows on this connection. */
+        int rv = check_bundle(j, c);
         net_msg_clear(&j->resp);
         if (rv != 0) {
             net_conn_close(c);

@@ -203,21 +203,13 @@ void ca_bundle_close(ca_bundle *bundle)
     free(bundle);
 }
 
-/* Verifies the first certificate of chain against bundle, with the rest of
- * chain as untrusted intermediates, and checks its SAN when asked to. */
-static int verify_parsed(ca_bundle *bundle, STACK_OF(X509) * chain, int64_t now,
-                         const char *required_san, char *errmsg)
+/* Verifies leaf against bundle, with untrusted (which may be NULL or contain
+ * the leaf too) as intermediates, and checks its SAN when asked to. */
+static int verify_leaf(ca_bundle *bundle, X509 *leaf, STACK_OF(X509) * untrusted, int64_t now,
+                       const char *required_san, char *errmsg)
 {
-    /* The intermediates may help build the path but are not trusted. */
-    STACK_OF(X509) *untrusted = sk_X509_dup(chain);
-    X509 *leaf = sk_X509_value(chain, 0);
     char shown[64];
     int rv;
-
-    if (untrusted == NULL) {
-        return ca_fail_openssl(errmsg, CA_ENOMEM, "allocating a certificate list failed");
-    }
-    sk_X509_delete(untrusted, 0);
 
     rv = run_verify(bundle->store, leaf, untrusted, now, errmsg);
     if (rv == 0 && required_san != NULL && !has_dns_san(leaf, required_san)) {
@@ -226,8 +218,37 @@ static int verify_parsed(ca_bundle *bundle, STACK_OF(X509) * chain, int64_t now,
                      "the expected role",
                      ca_printable(shown, sizeof shown, required_san));
     }
+    return rv;
+}
+
+/* Verifies the first certificate of chain against bundle, with the rest of
+ * chain as untrusted intermediates. */
+static int verify_parsed(ca_bundle *bundle, STACK_OF(X509) * chain, int64_t now,
+                         const char *required_san, char *errmsg)
+{
+    /* The intermediates may help build the path but are not trusted. */
+    STACK_OF(X509) *untrusted = sk_X509_dup(chain);
+    int rv;
+
+    if (untrusted == NULL) {
+        return ca_fail_openssl(errmsg, CA_ENOMEM, "allocating a certificate list failed");
+    }
+    sk_X509_delete(untrusted, 0);
+    rv = verify_leaf(bundle, sk_X509_value(chain, 0), untrusted, now, required_san, errmsg);
     sk_X509_free(untrusted);
     return rv;
+}
+
+int ca_verify_x509(ca_bundle *bundle, const void *leaf, const void *untrusted, int64_t now,
+                   const char *required_san, char *errmsg)
+{
+    if (leaf == NULL) {
+        return ca_fail(errmsg, CA_EINVALID, "no certificate to verify");
+    }
+    /* OpenSSL's verifier takes non-const pointers because it caches flags
+     * in the certificates; the caller's objects are otherwise unchanged. */
+    return verify_leaf(bundle, (X509 *)leaf, (STACK_OF(X509) *)untrusted, now, required_san,
+                       errmsg);
 }
 
 int ca_verify_chain_bundle(ca_bundle *bundle, const char *chain_pem, size_t chain_len,

@@ -165,6 +165,15 @@ int net_caller_open(const char *addr, net_tls *tls, uint32_t timeout_ms, net_cal
     return 0;
 }
 
+void net_caller_peer_x509(const net_caller *cl, const void **leaf, const void **chain)
+{
+    *leaf = NULL;
+    *chain = NULL;
+    if (cl->conn != NULL) {
+        net_conn_peer_x509(cl->conn, leaf, chain);
+    }
+}
+
 int net_caller_receive(net_caller *cl, uint32_t timeout_ms, net_msg *resp, char *errmsg)
 {
     memset(resp, 0, sizeof(*resp));

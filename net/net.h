@@ -219,6 +219,13 @@ void net_conn_peer(const net_conn *c, net_peer *out);
  * sent none. The caller frees the result with free(). */
 char *net_conn_peer_chain(const net_conn *c);
 
+/* Returns the peer's certificate (an OpenSSL X509 *) and the chain it sent
+ * (a STACK_OF(X509) *, which on a client connection starts with that
+ * certificate), for ca_verify_x509, or NULL for both when it sent none.
+ * The connection owns them until on_close returns. They are typed void so
+ * that callers need no OpenSSL header. */
+void net_conn_peer_x509(const net_conn *c, const void **leaf, const void **chain);
+
 void net_conn_set_data(net_conn *c, void *data);
 void *net_conn_data(const net_conn *c);
 
@@ -281,6 +288,10 @@ int net_caller_open(const char *addr, net_tls *tls, uint32_t timeout_ms, net_cal
  * fails at once. */
 int net_caller_call(net_caller *cl, const net_msg *req, uint32_t timeout_ms, net_msg *resp,
                     char *errmsg);
+
+/* Returns the peer's certificate and chain as net_conn_peer_x509 does. They
+ * stay valid until net_caller_close. */
+void net_caller_peer_x509(const net_caller *cl, const void **leaf, const void **chain);
 
 /* Waits up to timeout_ms for the next message without sending anything, for
  * a response in several parts; fails as net_caller_call does. */

@@ -97,3 +97,14 @@ char *net_conn_peer_chain(const net_conn *c)
     BIO_free(bio);
     return pem;
 }
+
+void net_conn_peer_x509(const net_conn *c, const void **leaf, const void **chain)
+{
+    *leaf = NULL;
+    *chain = NULL;
+    if (!c->use_tls || c->tls.ssl == NULL) {
+        return;
+    }
+    *leaf = SSL_get0_peer_certificate(c->tls.ssl);
+    *chain = *leaf != NULL ? SSL_get_peer_cert_chain(c->tls.ssl) : NULL;
+}

@@ -373,7 +373,7 @@ typedef struct join_state {
     char digest[CA_DIGEST_LEN + 1];
     char *bundle;          /* the pinned trust bundle, as PEM */
     ca_bundle *roots;      /* the same, parsed */
-    net_caller *conn;      /* open from the bundle request to the answer */
+    net_caller *conn;      /* open from the bundle request to the join response */
     ca_buf key;
     ca_buf csr;
     unsigned char key_hash[32];
@@ -395,9 +395,10 @@ static void free_join(join_state *s)
  * connection must verify against it. That proves the connection reaches a
  * manager of the cluster the token names, so the join request may follow
  * on it. Takes over resp's bundle on success. */
-static int pin_bundle(const char *addr, net_msg *resp, const char *chain, join_state *s,
-                      char *errmsg)
+static int pin_bundle(const char *addr, net_msg *resp, join_state *s, char *errmsg)
 {
+    const void *leaf;
+    const void *chain;
     char actual[CA_DIGEST_LEN + 1];
     char why[CA_ERRMSG_SIZE] = "";
     int rv;
@@ -415,14 +416,14 @@ static int pin_bundle(const char *addr, net_msg *resp, const char *chain, join_s
                  s->digest, addr, actual);
         return -1;
     }
-    if (chain == NULL) {
+    net_caller_peer_x509(s->conn, &leaf, &chain);
+    if (leaf == NULL) {
         snprintf(why, sizeof(why), "it sent no certificate");
         rv = -1;
     } else {
         rv = ca_bundle_open(resp->bundle_pem, strlen(resp->bundle_pem), &s->roots, why);
         rv = rv ? rv
-                : ca_verify_chain_bundle(s->roots, chain, strlen(chain), util_now(),
-                                         CA_ROLE_MANAGER_OU, why);
+                : ca_verify_x509(s->roots, leaf, chain, util_now(), CA_ROLE_MANAGER_OU, why);
     }
     if (rv != 0) {
         snprintf(errmsg, SETUP_ERRMSG_SIZE,
@@ -443,20 +444,18 @@ static int fetch_bundle(const char *addr, join_state *s, char *errmsg)
     net_msg req = {.type = NET_MSG_BUNDLE_REQ, .id = 1};
     net_msg resp = {0};
     char why[NET_ERRMSG_SIZE] = "";
-    char *chain = NULL;
     net_tls *tls = NULL;
     int rv;
 
     rv = net_tls_new(0, NULL, NULL, NULL, &tls, why);
-    rv = rv ? rv : net_caller_open(addr, tls, JOIN_TIMEOUT_MS, &s->conn, &chain, why);
+    rv = rv ? rv : net_caller_open(addr, tls, JOIN_TIMEOUT_MS, &s->conn, NULL, why);
     net_tls_free(tls);
     rv = rv ? rv : net_caller_call(s->conn, &req, JOIN_TIMEOUT_MS, &resp, why);
     if (rv != 0) {
         snprintf(errmsg, SETUP_ERRMSG_SIZE, "cannot reach the manager at %s: %s", addr, why);
     } else {
-        rv = pin_bundle(addr, &resp, chain, s, errmsg);
+        rv = pin_bundle(addr, &resp, s, errmsg);
     }
-    free(chain);
     net_msg_clear(&resp);
     if (rv != 0) {
         net_caller_close(s->conn);

@@ -424,6 +424,51 @@ static void verify_issued_cases(void **state)
     test_root_free(&other);
 }
 
+/* ca_verify_x509 verifies certificates parsed elsewhere, as a TLS library
+ * hands them over. */
+static void verify_x509_cases(void **state)
+{
+    fixture *f = *state;
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    X509 *worker = test_x509(f->worker.cert_pem.data, f->worker.cert_pem.len);
+    X509 *manager = test_x509(f->manager.cert_pem.data, f->manager.cert_pem.len);
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    ca_bundle *bundle = NULL;
+    ca_bundle *other_bundle = NULL;
+    test_root other = {0};
+
+    assert_non_null(chain);
+    assert_int_equal(sk_X509_push(chain, manager), 1);
+    assert_int_equal(ca_bundle_open(f->root.cert.data, f->root.cert.len, &bundle, errmsg), 0);
+
+    assert_int_equal(ca_verify_x509(bundle, worker, NULL, TEST_NOW, CA_ROLE_WORKER_OU, errmsg),
+                     0);
+    /* A client's peer chain starts with the leaf itself. */
+    assert_int_equal(
+        ca_verify_x509(bundle, manager, chain, TEST_NOW, CA_ROLE_MANAGER_OU, errmsg), 0);
+    assert_int_equal(
+        ca_verify_x509(bundle, worker, NULL, TEST_NOW, CA_ROLE_MANAGER_OU, errmsg),
+        CA_EVERIFY);
+    expect_message(errmsg, "DNS SAN " CA_ROLE_MANAGER_OU);
+    assert_int_equal(ca_verify_x509(bundle, NULL, NULL, TEST_NOW, NULL, errmsg), CA_EINVALID);
+    expect_message(errmsg, "no certificate");
+
+    test_root_create(TEST_NOW, &other);
+    assert_int_equal(
+        ca_bundle_open(other.cert.data, other.cert.len, &other_bundle, errmsg), 0);
+    assert_int_equal(ca_verify_x509(other_bundle, manager, chain, TEST_NOW, NULL, errmsg),
+                     CA_EVERIFY);
+    expect_message(errmsg, "unable to get local issuer certificate");
+    test_assert_no_openssl_error();
+
+    ca_bundle_close(other_bundle);
+    ca_bundle_close(bundle);
+    test_root_free(&other);
+    sk_X509_free(chain);
+    X509_free(worker);
+    X509_free(manager);
+}
+
 static void cert_read_rejects_garbage(void **state)
 {
     char errmsg[CA_ERRMSG_SIZE] = "";
@@ -466,6 +511,7 @@ int run_verify_tests(void)
         cmocka_unit_test(bundle_open_rejects_bad_input),
         cmocka_unit_test(key_matches_cert_cases),
         cmocka_unit_test(verify_issued_cases),
+        cmocka_unit_test(verify_x509_cases),
         cmocka_unit_test(cert_read_rejects_garbage),
         cmocka_unit_test(cert_read_short_serial),
     };

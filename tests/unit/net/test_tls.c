@@ -3,6 +3,7 @@
 #include "certs.h"
 #include "harness.h"
 
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -276,6 +277,36 @@ static void test_blind_client_gets_chain(void **state)
     assert_string_equal(chain, pki.server_no_san->cert_pem);
     net_msg_clear(&resp);
     free(chain);
+    stop(&f);
+}
+
+/* A caller exposes the parsed certificate and chain the server presented,
+ * for as long as it is open. */
+static void test_caller_peer_x509(void **state)
+{
+    char err[NET_ERRMSG_SIZE] = "";
+    net_caller *cl = NULL;
+    const void *leaf = NULL;
+    const void *chain = NULL;
+    X509 *expected;
+    BIO *bio;
+    fixture f;
+
+    bio = BIO_new_mem_buf(pki.server_no_san->cert_pem, -1);
+    expected = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    assert_non_null(expected);
+
+    start(&f, pki.server_no_san_tls, 0);
+    assert_int_equal(net_caller_open(f.addr, pki.blind_tls, CALL_TIMEOUT_MS, &cl, NULL, err), 0);
+    net_caller_peer_x509(cl, &leaf, &chain);
+    assert_non_null(leaf);
+    assert_int_equal(X509_cmp(leaf, expected), 0);
+    assert_non_null(chain);
+    assert_int_equal(sk_X509_num(chain), 1);
+    assert_int_equal(X509_cmp(sk_X509_value(chain, 0), expected), 0);
+    net_caller_close(cl);
+    X509_free(expected);
     stop(&f);
 }
 
@@ -804,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_server_name_only_in_cn),
         cmocka_unit_test(test_server_from_foreign_root),
         cmocka_unit_test(test_blind_client_gets_chain),
+        cmocka_unit_test(test_caller_peer_x509),
         cmocka_unit_test(test_garbage_instead_of_hello),
         cmocka_unit_test(test_stalled_handshake_closed),
         cmocka_unit_test(test_bad_frames_close),
