@@ -352,17 +352,16 @@ static void print_cpu(const bench_cluster *c, int leader, const cpu_sample *befo
         double used = after->manager_ms[i] - before->manager_ms[i];
         if (before->manager_ms[i] < 0 || after->manager_ms[i] < 0) {
             known = 0;
-            printf(" m%d unknown", i + 1);
+            printf(" m%d unknown,", i + 1);
             continue;
         }
         total += used;
-        printf(" m%d%s %.3f", i + 1, i == leader ? " (leader)" : "", used / joins);
+        printf(" m%d%s %.3f,", i + 1, i == leader ? " (leader)" : "", used / joins);
     }
-    printf("\n");
-    if (known && leader >= 0) {
-        printf("manager CPU ms per join: leader %.3f, all managers %.3f\n",
-               (after->manager_ms[leader] - before->manager_ms[leader]) / joins,
-               total / joins);
+    if (known) {
+        printf(" all managers %.3f\n", total / joins);
+    } else {
+        printf(" all managers unknown\n");
     }
 }
 
@@ -418,9 +417,9 @@ static void print_report(const options *o, const bench_cluster *c, int leader,
 
     /* One line with every figure, for scripts. */
     printf(
-        "result managers=%d concurrency=%d threads=%d bundle=%s joins=%llu failed=%llu "
+        "result %s=%d concurrency=%d threads=%d bundle=%s joins=%llu failed=%llu "
         "wall_s=%.3f joins_per_s=%.1f p50_ms=%.2f p99_ms=%.2f p999_ms=%.2f",
-        c->count, o->concurrency, o->threads, o->bundle_per_join ? "per-join" : "once",
+        c->started ? "managers" : "manager_addrs", c->count, o->concurrency, o->threads, o->bundle_per_join ? "per-join" : "once",
         (unsigned long long)r->succeeded, (unsigned long long)r->failed, r->wall_s, rate,
         percentile_ms(r, 0.50), percentile_ms(r, 0.99), percentile_ms(r, 0.999));
     if (c->started && leader >= 0 && before->manager_ms[leader] >= 0) {
@@ -454,9 +453,10 @@ static int measure(const options *o, const bench_cluster *c)
     int leader = bench_cluster_leader(c);
     int rv;
 
-    printf("join-bench: %d manager%s%s%s, concurrency %d, %d thread%s, bundle %s, "
+    printf("join-bench: %d manager%s%s%s%s, concurrency %d, %d thread%s, bundle %s, "
            "warm-up %llu\n",
-           c->count, c->count == 1 ? "" : "s", leader >= 0 ? ", leader " : "",
+           c->count, c->count == 1 ? "" : "s", c->started ? "" : " given with --manager",
+           leader >= 0 ? ", leader " : "",
            leader >= 0 ? c->managers[leader].addr : "", o->concurrency, o->threads,
            o->threads == 1 ? "" : "s",
            o->bundle_per_join ? "per join" : "once per joiner",

@@ -30,6 +30,8 @@
 #define CA_ROLE_WORKER_OU "swarm-worker"
 #define CA_ROLE_MANAGER_OU "swarm-manager"
 #define CA_ROOT_CN "swarm-ca"
+/* The subject CN of the certificate a joining manager serves while it joins. */
+#define CA_JOIN_CN "swarmpki-join"
 
 /* The shortest certificate lifetime the issuer accepts, in seconds. */
 #define CA_MIN_CERT_EXPIRY (60 * 60)
@@ -178,6 +180,18 @@ int ca_verify_chain_bundle(ca_bundle *bundle, const char *chain_pem, size_t chai
  * parsing the PEM again, about 0.15 ms per certificate on OpenSSL 3.0.19. */
 int ca_verify_x509(ca_bundle *bundle, const void *leaf, const void *untrusted, int64_t now,
                    const char *required_san, char *errmsg);
+
+/* Creates a self-signed certificate for key_pem with CN CA_JOIN_CN, valid
+ * from now - CA_BACKDATE for one day. A joining manager serves it on its
+ * listen address during the join, so that the leader can check that the
+ * advertised address reaches the holder of the CSR's key. */
+int ca_join_cert_create(const char *key_pem, size_t key_len, int64_t now, ca_buf *cert_pem,
+                        char *errmsg);
+
+/* Writes the SHA-256 of the DER SubjectPublicKeyInfo of cert, an OpenSSL
+ * X509 * such as net_conn_peer_x509 returns: the key hash ca_cert_read and
+ * ca_csr_check report. */
+int ca_x509_key_hash(const void *cert, unsigned char key_hash[32], char *errmsg);
 
 /* Checks a certificate that a manager issued for this node's key, parsing
  * it once: reads its fields into out (as ca_cert_read does), checks that

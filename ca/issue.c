@@ -245,3 +245,47 @@ out:
     EVP_PKEY_free(key);
     return rv;
 }
+
+int ca_join_cert_create(const char *key_pem, size_t key_len, int64_t now, ca_buf *cert_pem,
+                        char *errmsg)
+{
+    static const int64_t lifetime = 24 * 60 * 60;
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    X509_NAME *name;
+    int rv;
+
+    memset(cert_pem, 0, sizeof *cert_pem);
+    rv = ca_check_issue_time(now, lifetime, errmsg);
+    if (rv == 0) {
+        rv = ca_key_parse(key_pem, key_len, "private key", &key, errmsg);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    cert = X509_new();
+    name = cert != NULL ? X509_get_subject_name(cert) : NULL;
+    if (name == NULL || X509_set_version(cert, X509_VERSION_3) != 1 ||
+        X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+                                   (const unsigned char *)CA_JOIN_CN, -1, -1, 0) != 1 ||
+        X509_set_issuer_name(cert, name) != 1 || X509_set_pubkey(cert, key) != 1) {
+        rv = ca_fail_openssl(errmsg, CA_ECRYPTO, "filling in the join certificate failed");
+    }
+    rv = rv ? rv : ca_cert_set_serial(cert, NULL, errmsg);
+    rv = rv ? rv : ca_cert_set_validity(cert, now - CA_BACKDATE, now + lifetime, errmsg);
+    rv = rv ? rv : ca_cert_sign(cert, key, errmsg);
+    rv = rv ? rv : ca_cert_to_pem(cert, cert_pem, errmsg);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return rv;
+}
+
+int ca_x509_key_hash(const void *cert, unsigned char key_hash[32], char *errmsg)
+{
+    const X509_PUBKEY *spki = cert != NULL ? X509_get_X509_PUBKEY(cert) : NULL;
+
+    if (spki == NULL) {
+        return ca_fail(errmsg, CA_EINVALID, "no certificate to read the public key from");
+    }
+    return ca_spki_hash(spki, key_hash, errmsg);
+}

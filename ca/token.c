@@ -98,7 +98,7 @@ static int check_shape(const char *token, char *errmsg)
     if (bad < CA_DIGEST_LEN) {
         return ca_fail(errmsg, CA_ETOKEN,
                        "join token digest has a character outside 0-9 and a-z at "
-                       "character %zu",
+                       "character %zu of the token",
                        DIGEST_OFFSET + bad + 1);
     }
 
@@ -107,7 +107,7 @@ static int check_shape(const char *token, char *errmsg)
     if (bad < CA_SECRET_LEN) {
         return ca_fail(errmsg, CA_ETOKEN,
                        "join token secret has a character outside 0-9 and a-z at "
-                       "character %zu",
+                       "character %zu of the token",
                        SECRET_OFFSET + bad + 1);
     }
     return 0;

@@ -92,6 +92,14 @@ int net__addr_split(const char *addr, bool allow_zero, char *host, size_t host_s
     return 0;
 }
 
+int net_addr_check(const char *addr, char *errmsg)
+{
+    char host[NET_MAX_SHORT + 1];
+    uint16_t port;
+
+    return net__addr_split(addr, false, host, sizeof(host), &port, errmsg);
+}
+
 int net__addr_numeric(const char *host, uint16_t port, struct sockaddr_storage *out)
 {
     struct sockaddr_in *v4 = (struct sockaddr_in *)out;

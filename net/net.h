@@ -300,6 +300,10 @@ int net_caller_receive(net_caller *cl, uint32_t timeout_ms, net_msg *resp, char 
 /* Closes the connection and frees cl. cl may be NULL. */
 void net_caller_close(net_caller *cl);
 
+/* Checks the form of HOST:PORT (port 1 to 65535, an IPv6 address in
+ * brackets) without resolving the host. */
+int net_addr_check(const char *addr, char *errmsg);
+
 /* Parses HOST:PORT (IPv4, [IPv6] or a host name resolved with
  * getaddrinfo) into out. */
 int net_addr_parse(const char *addr, struct sockaddr_storage *out, char *errmsg);

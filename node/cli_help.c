@@ -33,6 +33,8 @@ static const char overview[] =
     "  --help          show help for a command, as in 'swarmpki init --help'\n"
     "  --version       print the version\n"
     "\n"
+    "Every command takes --data-dir DIR, before or after the command name.\n"
+    "\n"
     "Exit status: 0 on success, 1 when the operation failed, 2 for a usage error.\n";
 
 static const help_text texts[] = {
@@ -61,7 +63,8 @@ static const help_text texts[] = {
      "Joins the cluster of the manager at MANAGER_HOST:PORT and runs the node. The\n"
      "token's digest pins the cluster's root CA, so nothing the manager sends is\n"
      "trusted before it matches. The token decides the role. A manager needs\n"
-     "--listen-addr; the command returns once it is a Raft member.\n"
+     "--listen-addr, and the leader must reach it at its advertised address during\n"
+     "the join; with --detach the command returns once it is a Raft member.\n"
      "\n"
      "Options:\n"
      "  --token TOKEN               the SWMTKN-1-... join token (required)\n"
@@ -79,18 +82,27 @@ static const help_text texts[] = {
     {"stop",
      "Usage: swarmpki stop\n"
      "\n"
-     "Stops the node of the data directory cleanly and waits until it has exited.\n"},
+     "Stops the node of the data directory cleanly and waits until it has exited.\n"
+     "A leader first hands leadership to another manager.\n"},
     {"info",
      "Usage: swarmpki info\n"
      "\n"
-     "Shows the cluster id, node id, role, manager address and certificate expiry.\n"},
+     "Shows the cluster id, node id, role, manager address and certificate expiry.\n"
+     "On a manager, also the lifetime of new certificates, the Raft term, leader,\n"
+     "commit and applied index, and each member with its id, node id, address,\n"
+     "voter or learner, and whether this manager reaches it.\n"},
     {"node",
      "Usage: swarmpki node ls [--format table|json]\n"
      "       swarmpki node inspect NODE_ID\n"
      "\n"
      "Lists every node with its id, hostname, role, status (ready or down, from\n"
      "session heartbeats), certificate serial and expiry, or shows one node as JSON.\n"
-     "The current node is marked with '*'. Run on a manager.\n"},
+     "The current node is marked with '*'. Run on a manager.\n"
+     "\n"
+     "The MANAGER column (manager_status in JSON) shows for managers whether each is\n"
+     "the leader, reachable or unreachable from this manager; addr is a manager's\n"
+     "advertised address. A node joined through another manager shows up here once\n"
+     "this manager has applied its entry, usually within a second.\n"},
     {"join-token",
      "Usage: swarmpki join-token [-q] worker|manager\n"
      "\n"
@@ -109,6 +121,9 @@ void cli_help(const char *command)
         for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
             if (strcmp(texts[i].command, command) == 0) {
                 fputs(texts[i].text, stdout);
+                fputs("\nThe node's data directory comes from --data-dir DIR (before or after "
+                      "the\ncommand name), else $SWARMPKI_DATA_DIR; see 'swarmpki --help'.\n",
+                      stdout);
                 return;
             }
         }

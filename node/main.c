@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ca/ca.h"
+#include "net/net.h"
 #include "node/cli.h"
 #include "node/daemon.h"
 #include "node/setup.h"
@@ -69,9 +70,12 @@ int cli_option(int argc, char **argv, int *i, const char *name, const char **val
 
 /* ---- starting a node ---- */
 
+static volatile sig_atomic_t detach_timed_out;
+
 static void on_alarm(int signum)
 {
     (void)signum;
+    detach_timed_out = 1;
 }
 
 /* Starts `swarmpki run` in a new session with its output in the log file
@@ -131,6 +135,13 @@ static int detach_node(const char *data_dir)
     close(pipefd[0]);
     answer[n > 0 ? n : 0] = '\0';
     answer[strcspn(answer, "\n")] = '\0';
+    if (answer[0] == '\0' && detach_timed_out && waitpid(pid, NULL, WNOHANG) == 0) {
+        /* The node neither failed nor became ready, and keeps trying. */
+        return cli_fail("the node did not report ready within %d s and keeps trying in the "
+                        "background (pid %ld); see its log %s, or stop it with `swarmpki stop "
+                        "--data-dir %s`",
+                        DETACH_WAIT_SECONDS, (long)pid, log_path, data_dir);
+    }
     if (strcmp(answer, "ok") != 0) {
         return cli_fail("the node did not start: %s (log: %s)",
                         answer[0] ? answer : "it exited without a reason", log_path);
@@ -244,6 +255,10 @@ static int cmd_init(const cli_args *a)
     if (o.listen_addr == NULL) {
         return cli_usage_error("init", "--listen-addr HOST:PORT is required");
     }
+    if (net_addr_check(o.listen_addr, errmsg) != 0 ||
+        (o.advertise_addr && net_addr_check(o.advertise_addr, errmsg) != 0)) {
+        return cli_usage_error("init", "%s", errmsg);
+    }
     if (expiry != NULL && (rv = parse_expiry("init", expiry, &o.cert_expiry)) != 0) {
         return rv;
     }
@@ -292,6 +307,10 @@ static int cmd_join(const cli_args *a)
     }
     if (advertise != NULL && listen == NULL) {
         return cli_usage_error("join", "--advertise-addr needs --listen-addr");
+    }
+    if (net_addr_check(addr, errmsg) != 0 || (listen && net_addr_check(listen, errmsg) != 0) ||
+        (advertise && net_addr_check(advertise, errmsg) != 0)) {
+        return cli_usage_error("join", "%s", errmsg);
     }
     if (setup_join(a->data_dir, token, addr, listen, advertise, &r, errmsg) != 0) {
         return cli_fail("%s", errmsg);

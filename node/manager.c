@@ -237,21 +237,14 @@ static int check_manager_join(node_daemon *d, peer *p, net_msg *m, uint64_t *mem
     return 0;
 }
 
-static void handle_join(node_daemon *d, peer *p, net_msg *m, const net_peer *who)
+/* Signs the CSR of m and proposes the ISSUE entry; join_done responds. */
+static void issue_join(node_daemon *d, peer *p, net_msg *m, int role, uint64_t member_id)
 {
     store_command cmd = {0};
     char errmsg[CA_ERRMSG_SIZE] = "";
     join_request *req;
-    uint64_t member_id = 0;
-    int role;
     int status;
 
-    if (check_token(d, p, m, &role) != 0) {
-        return;
-    }
-    if (role == STORE_ROLE_MANAGER && check_manager_join(d, p, m, &member_id) != 0) {
-        return;
-    }
     status = build_issue(d, m, role, &cmd, errmsg);
     if (role == STORE_ROLE_MANAGER) {
         cmd.node.raft_id = member_id;
@@ -282,6 +275,89 @@ static void handle_join(node_daemon *d, peer *p, net_msg *m, const net_peer *who
         free(req);
     }
     store_command_free(&cmd);
+}
+
+/* A manager join waiting for the probe of its advertised address. */
+typedef struct join_probe {
+    node_daemon *daemon;
+    peer *peer;
+    net_msg msg; /* the join request, moved here */
+    uint64_t member_id;
+} join_probe;
+
+static void join_probe_done(void *arg, int status, const char *errmsg)
+{
+    join_probe *jp = arg;
+    node_daemon *d = jp->daemon;
+    char text[384];
+
+    if (status != 0) {
+        snprintf(text, sizeof(text),
+                 "the leader cannot reach the new manager at its advertised address %s: %s; "
+                 "check --advertise-addr and that the other managers can connect to it",
+                 jp->msg.addr, errmsg ? errmsg : "no response");
+        log_event(LOG_WARN, "manager join rejected: address not reachable", "peer=%s error=%s",
+                  jp->peer->identity.addr, log_quote(text));
+        daemon_reply_error(jp->peer, jp->msg.id, NET_STATUS_DENIED, text);
+    } else if (d->stopping || !manager_is_leader(d)) {
+        daemon_reply_error(jp->peer, jp->msg.id, NET_STATUS_UNAVAILABLE,
+                           "leadership changed during the join; retry");
+    } else {
+        issue_join(d, jp->peer, &jp->msg, STORE_ROLE_MANAGER, jp->member_id);
+    }
+    peer_unref(jp->peer);
+    net_msg_clear(&jp->msg);
+    free(jp);
+}
+
+/* Checks, before anything is signed or recorded, that the new manager's
+ * advertised address reaches the joining process: it serves a certificate
+ * for its CSR's key there while it joins. A wrong address or a closed port
+ * thus fails the join instead of leaving a manager that can never become a
+ * member. Takes over m. */
+static void probe_manager_join(node_daemon *d, peer *p, net_msg *m, uint64_t member_id)
+{
+    unsigned char key_hash[32];
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    join_probe *jp;
+
+    if (ca_csr_check(m->csr_pem, strlen(m->csr_pem), key_hash, errmsg) != 0) {
+        log_event(LOG_WARN, "join rejected", "peer=%s error=%s", p->identity.addr,
+                  log_quote(errmsg));
+        daemon_reply_error(p, m->id, NET_STATUS_BAD_CSR, errmsg);
+        return;
+    }
+    jp = calloc(1, sizeof(*jp));
+    if (jp == NULL) {
+        daemon_reply_error(p, m->id, NET_STATUS_INTERNAL, "out of memory");
+        return;
+    }
+    jp->daemon = d;
+    jp->peer = p;
+    jp->member_id = member_id;
+    jp->msg = *m;
+    memset(m, 0, sizeof(*m));
+    peer_ref(p);
+    if (peers_probe_key(d->peers, jp->msg.addr, key_hash, join_probe_done, jp) != 0) {
+        join_probe_done(jp, -1, "no connection could be opened");
+    }
+}
+
+static void handle_join(node_daemon *d, peer *p, net_msg *m, const net_peer *who)
+{
+    uint64_t member_id = 0;
+    int role;
+
+    if (check_token(d, p, m, &role) != 0) {
+        return;
+    }
+    if (role == STORE_ROLE_MANAGER) {
+        if (check_manager_join(d, p, m, &member_id) == 0) {
+            probe_manager_join(d, p, m, member_id);
+        }
+        return;
+    }
+    issue_join(d, p, m, role, 0);
 }
 
 void manager_heartbeat(node_daemon *d, peer *p, net_msg *m, const net_peer *who)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ca/ca.h"
 #include "node/daemon.h"
 #include "node/log.h"
 
@@ -31,7 +32,8 @@ typedef struct link {
 
 typedef struct probe {
     peers *owner;
-    char node_id[26];
+    char node_id[26];          /* the expected CN, or empty to check key_hash */
+    unsigned char key_hash[32]; /* the expected public key, when node_id is empty */
     peers_probe_cb cb;
     void *arg;
     int status;
@@ -50,6 +52,7 @@ struct peers {
     node_daemon *daemon;
     inbound inbound[MAX_INBOUND];
     net_tls *tls;
+    net_tls *probe_tls; /* verifies nothing, for key probes; made on first use */
     link **links;
     size_t count;
     int open_conns;
@@ -99,6 +102,7 @@ static void maybe_done(peers *p)
     if (p->stopping && p->open_conns == 0 && p->done != NULL) {
         void (*done)(void *) = p->done;
         void *arg = p->done_arg;
+        net_tls_free(p->probe_tls);
         free(p->links);
         free(p);
         done(arg);
@@ -408,6 +412,30 @@ size_t peers_addresses(const peers *p, const char **out, size_t max)
 
 /* ---- probes ---- */
 
+/* Decides a key probe: the certificate served at the address must carry
+ * the expected public key, which proves the holder of that key listens
+ * there. */
+static void check_probe_key(probe *pr, net_conn *c)
+{
+    unsigned char served[32];
+    const void *leaf;
+    const void *chain;
+    char why[CA_ERRMSG_SIZE] = "";
+
+    net_conn_peer_x509(c, &leaf, &chain);
+    if (leaf == NULL || ca_x509_key_hash(leaf, served, why) != 0) {
+        pr->status = -1;
+        snprintf(pr->errmsg, sizeof(pr->errmsg), "the address presented no usable certificate%s%s",
+                 why[0] ? ": " : "", why);
+    } else if (memcmp(served, pr->key_hash, sizeof(served)) != 0) {
+        pr->status = -1;
+        snprintf(pr->errmsg, sizeof(pr->errmsg),
+                 "another process listens there, not the joining node");
+    } else {
+        pr->status = 0;
+    }
+}
+
 static void probe_connected(net_conn *c, int status, const char *errmsg, void *data)
 {
     probe *pr = data;
@@ -416,6 +444,11 @@ static void probe_connected(net_conn *c, int status, const char *errmsg, void *d
     if (status != 0) {
         pr->status = -1;
         snprintf(pr->errmsg, sizeof(pr->errmsg), "%s", errmsg);
+        return;
+    }
+    if (pr->node_id[0] == '\0') {
+        check_probe_key(pr, c);
+        net_conn_close(c);
         return;
     }
     net_conn_peer(c, &who);
@@ -449,29 +482,58 @@ static void probe_closed(net_conn *c, int status, const char *reason, void *data
     maybe_done(p);
 }
 
-int peers_probe(peers *p, const char *addr, const char *node_id, peers_probe_cb cb, void *arg)
+/* Connects to addr with tls for the probe pr, which is freed on failure. */
+static int start_probe(peers *p, probe *pr, const char *addr, net_tls *tls)
 {
     static const net_conn_cb callbacks = {probe_connected, probe_message, probe_closed};
-    probe *pr = calloc(1, sizeof(*pr));
     net_conn *c;
     char errmsg[NET_ERRMSG_SIZE] = "";
 
-    if (pr == NULL || p->stopping) {
-        free(pr);
-        return -1;
-    }
     pr->owner = p;
     pr->status = 1; /* not decided yet */
-    snprintf(pr->node_id, sizeof(pr->node_id), "%s", node_id);
-    pr->cb = cb;
-    pr->arg = arg;
-    if (net_connect(p->daemon->loop, addr, p->tls, CONNECT_TIMEOUT_MS, &callbacks, pr, &c,
+    if (net_connect(p->daemon->loop, addr, tls, CONNECT_TIMEOUT_MS, &callbacks, pr, &c,
                     errmsg) != 0) {
         free(pr);
         return -1;
     }
     p->open_conns++;
     return 0;
+}
+
+int peers_probe(peers *p, const char *addr, const char *node_id, peers_probe_cb cb, void *arg)
+{
+    probe *pr = calloc(1, sizeof(*pr));
+
+    if (pr == NULL || p->stopping) {
+        free(pr);
+        return -1;
+    }
+    snprintf(pr->node_id, sizeof(pr->node_id), "%s", node_id);
+    pr->cb = cb;
+    pr->arg = arg;
+    return start_probe(p, pr, addr, p->tls);
+}
+
+int peers_probe_key(peers *p, const char *addr, const unsigned char key_hash[32],
+                    peers_probe_cb cb, void *arg)
+{
+    probe *pr = calloc(1, sizeof(*pr));
+    char errmsg[NET_ERRMSG_SIZE] = "";
+
+    if (pr == NULL || p->stopping) {
+        free(pr);
+        return -1;
+    }
+    if (p->probe_tls == NULL && net_tls_new(0, NULL, NULL, NULL, &p->probe_tls, errmsg) != 0) {
+        log_event(LOG_ERROR, "cannot build TLS settings for probes", "error=%s",
+                  log_quote(errmsg));
+        free(pr);
+        return -1;
+    }
+    memcpy(pr->key_hash, key_hash, sizeof(pr->key_hash));
+    pr->cb = cb;
+    pr->arg = arg;
+    return start_probe(p, pr, addr, p->probe_tls);
 }
 
 void peers_stop(peers *p, void (*done)(void *arg), void *arg)

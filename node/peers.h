@@ -48,6 +48,12 @@ int peers_forward(peers *p, uint64_t to, net_msg *req, peers_response_cb cb, voi
  * node_id. */
 int peers_probe(peers *p, const char *addr, const char *node_id, peers_probe_cb cb, void *arg);
 
+/* Opens a one-off connection to addr that verifies nothing and checks that
+ * the certificate served there carries the public key with SHA-256
+ * key_hash (of its DER SubjectPublicKeyInfo). */
+int peers_probe_key(peers *p, const char *addr, const unsigned char key_hash[32],
+                    peers_probe_cb cb, void *arg);
+
 /* Returns 1 while the link to member id is connected. */
 int peers_reachable(const peers *p, uint64_t id);
 

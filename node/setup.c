@@ -19,6 +19,7 @@
 #include "raft/raft.h"
 #include "net/net.h"
 #include "node/conf.h"
+#include "node/join_listener.h"
 #include "node/util.h"
 #include "store/store.h"
 
@@ -568,6 +569,8 @@ int setup_join(const char *data_dir, const char *token, const char *manager_addr
 {
     char secret[CA_SECRET_LEN + 1];
     char why[CA_ERRMSG_SIZE] = "";
+    char listener_error[JOIN_LISTENER_ERRMSG_SIZE] = "";
+    join_listener *listener = NULL;
     join_state s = {0};
     node_conf conf = {0};
     undo u;
@@ -592,8 +595,17 @@ int setup_join(const char *data_dir, const char *token, const char *manager_addr
     if (rv == 0 && listen_addr != NULL) {
         rv = check_listen_addr(listen_addr, errmsg);
     }
+    /* A new manager serves its key on the listen address while the leader
+     * checks that the advertised address reaches it. */
+    if (rv == 0 && listen_addr != NULL &&
+        join_listener_start(listen_addr, s.key.data, s.key.len, s.bundle, &listener,
+                            listener_error) != 0) {
+        snprintf(errmsg, SETUP_ERRMSG_SIZE, "%s", listener_error);
+        rv = -1;
+    }
     rv = rv ? rv : send_join(manager_addr, token, advertise_addr ? advertise_addr : listen_addr,
                              &s, errmsg);
+    join_listener_stop(listener);
     rv = rv ? rv : check_issued(manager_addr, &s, out, errmsg);
     if (rv != 0) {
         free_join(&s);

@@ -28,6 +28,23 @@ class CliTest(ClusterCase):
         r = subprocess.run([BIN], capture_output=True, text=True, timeout=10)
         self.assertEqual(r.returncode, 2)
 
+    def test_malformed_address_usage_error(self):
+        token = "SWMTKN-1-" + "a" * 50 + "-" + "b" * 25
+        cases = [
+            ("join", "--token", token, "127.0.0.1"),
+            ("join", "--token", token, "127.0.0.1:99999"),
+            ("join", "--token", token, "--listen-addr", "::1:4000", "127.0.0.1:4000"),
+            ("init", "--listen-addr", "127.0.0.1:0"),
+            ("init", "--listen-addr", "127.0.0.1:4000", "--advertise-addr", "host"),
+        ]
+        for args in cases:
+            with self.subTest(args=args):
+                node = self.node("bad-address")
+                r = node.cli(*args)
+                self.assertEqual(r.code, 2, r)
+                self.assertIn("invalid address", r.err)
+                self.assertFalse(os.path.exists(node.data_dir))
+
     def test_data_dir_after_command_and_from_env(self):
         manager = self.node("manager")
         manager.init()

@@ -8,7 +8,7 @@ import time
 import unittest
 
 import wire
-from harness import ManagerCase, openssl, wait_until
+from harness import ManagerCase, free_port, openssl, wait_until
 
 RAFT_MSG = 12
 ERROR = 1
@@ -86,6 +86,37 @@ class ManagersTest(ManagerCase):
         third = self.node("manager-2")
         self.managers.append(third)
         third.join_manager(follower)
+        self.wait_voters(self.managers, 3)
+
+    def test_manager_join_unreachable_address(self):
+        managers = self.start_managers(2)
+        leader = self.wait_leader(managers)
+        follower = next(m for m in managers if m is not leader)
+        before = self.wait_same_nodes(managers)
+        # A manager of another cluster listens at one address, so the key
+        # served there is not the joiner's. Nothing listens at the other.
+        other = self.node("other-cluster")
+        other.init()
+        closed = f"127.0.0.1:{free_port()}"
+        cases = [("closed-port", closed, "cannot reach the new manager"),
+                 ("other-process", other.addr, "another process listens there")]
+        for name, advertised, reason in cases:
+            with self.subTest(name):
+                joiner = self.node(f"manager-{name}")
+                r = joiner.join_manager(follower, "--advertise-addr", advertised, expect=1)
+                self.assertIn(reason, r.err)
+                self.assertIn(advertised, r.err)
+                self.assertIn("--advertise-addr", r.err)
+                self.assertFalse(os.path.exists(joiner.data_dir), os.listdir(self.base))
+                self.assertEqual(self.wait_same_nodes(managers), before)
+                self.assertEqual(len(leader.raft_info()["members"]), 2)
+
+        # Nothing was recorded, so the address stays free for a manager
+        # that really listens there.
+        third = self.node("manager-2")
+        self.managers.append(third)
+        third.addr = closed
+        third.join(follower, follower.token("manager"), "--listen-addr", closed)
         self.wait_voters(self.managers, 3)
 
     def test_snapshot_catch_up(self):

@@ -469,6 +469,42 @@ static void verify_x509_cases(void **state)
     X509_free(manager);
 }
 
+/* The certificate a joining manager serves carries its key, which the
+ * leader reads back with ca_x509_key_hash. */
+static void join_cert_carries_key(void **state)
+{
+    char errmsg[CA_ERRMSG_SIZE] = "";
+    unsigned char generated[32];
+    unsigned char served[32];
+    ca_buf key = {0};
+    ca_buf csr = {0};
+    ca_buf cert = {0};
+    ca_cert_info info;
+    X509 *parsed;
+
+    assert_int_equal(ca_key_and_csr_generate(&key, &csr, generated, errmsg), 0);
+    assert_int_equal(ca_join_cert_create(key.data, key.len, TEST_NOW, &cert, errmsg), 0);
+    assert_int_equal(ca_cert_read(cert.data, cert.len, &info, errmsg), 0);
+    assert_string_equal(info.common_name, CA_JOIN_CN);
+    assert_string_equal(info.issuer_cn, CA_JOIN_CN);
+    assert_int_equal(info.not_before, TEST_NOW - CA_BACKDATE);
+    assert_int_equal(info.not_after, TEST_NOW + 24 * 60 * 60);
+    assert_memory_equal(info.key_hash, generated, sizeof generated);
+
+    parsed = test_x509(cert.data, cert.len);
+    assert_int_equal(ca_x509_key_hash(parsed, served, errmsg), 0);
+    assert_memory_equal(served, generated, sizeof served);
+    assert_int_equal(ca_x509_key_hash(NULL, served, errmsg), CA_EINVALID);
+    ca_buf_free(&cert);
+    assert_int_equal(ca_join_cert_create("junk", 4, TEST_NOW, &cert, errmsg), CA_EINVALID);
+    assert_null(cert.data);
+    test_assert_no_openssl_error();
+
+    X509_free(parsed);
+    ca_buf_free(&key);
+    ca_buf_free(&csr);
+}
+
 static void cert_read_rejects_garbage(void **state)
 {
     char errmsg[CA_ERRMSG_SIZE] = "";
@@ -512,6 +548,7 @@ int run_verify_tests(void)
         cmocka_unit_test(key_matches_cert_cases),
         cmocka_unit_test(verify_issued_cases),
         cmocka_unit_test(verify_x509_cases),
+        cmocka_unit_test(join_cert_carries_key),
         cmocka_unit_test(cert_read_rejects_garbage),
         cmocka_unit_test(cert_read_short_serial),
     };
