@@ -64,6 +64,7 @@ enum net_field_index {
     NET_F_ORIGIN_OU,
     NET_F_ORIGIN_ORG,
     NET_F_ORIGIN_ADDR,
+    NET_F_INDEX,
     NET_F_COUNT,
 };
 

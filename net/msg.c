@@ -36,13 +36,15 @@ const net_field net__fields[NET_F_COUNT] = {
                           NET_MAX_SHORT},
     [NET_F_ORIGIN_ADDR] = {"origin_addr", NET_FIELD_STR, offsetof(net_msg, origin_addr),
                            NET_MAX_SHORT},
+    [NET_F_INDEX] = {"index", NET_FIELD_UINT, offsetof(net_msg, index), UINT64_MAX},
 };
 
 uint32_t net__required_fields(uint32_t type)
 {
     /* Every message carries its type and request id. The optional fields
      * are JOIN_REQ's addr and JOIN_RESP's raft_id, which only joining
-     * managers use, and the origin_* fields of forwarded requests. */
+     * managers use, JOIN_RESP's index, and the origin_* fields of
+     * forwarded requests. */
     static const uint32_t by_type[NET_MSG_TYPE_MAX + 1] = {
         [NET_MSG_ERROR] = FIELD_BIT(NET_F_CODE) | FIELD_BIT(NET_F_TEXT),
         [NET_MSG_BUNDLE_REQ] = 0,
@@ -146,6 +148,9 @@ static uint32_t present_fields(const net_msg *m)
     if (m->raft_id != 0 || (required & FIELD_BIT(NET_F_RAFT_ID))) {
         present |= FIELD_BIT(NET_F_RAFT_ID);
     }
+    if (m->index != 0) {
+        present |= FIELD_BIT(NET_F_INDEX);
+    }
     if (m->bin != NULL || m->bin_len != 0) {
         present |= FIELD_BIT(NET_F_BIN);
     }
@@ -237,6 +242,8 @@ static int pack_field(msgpack_packer *pk, const net_msg *m, int index)
         return msgpack_pack_uint32(pk, m->period_ms);
     case NET_F_RAFT_ID:
         return msgpack_pack_uint64(pk, m->raft_id);
+    case NET_F_INDEX:
+        return msgpack_pack_uint64(pk, m->index);
     case NET_F_BIN:
         if (msgpack_pack_bin(pk, m->bin_len) != 0) {
             return -1;

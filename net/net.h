@@ -66,14 +66,17 @@ enum net_msg_type {
     NET_MSG_TYPE_MAX = 14,
 };
 
-/* The code of a CONTROL_RESP that carries one part of a long output; more
- * responses to the same request follow, the last one with the exit status. */
+/* The code of a CONTROL_RESP that carries one part of a long output. More
+ * responses to the same request follow, and the last one has the exit
+ * status. */
 #define NET_CONTROL_PART (-1)
 
 /* Any request may also carry origin_cn, origin_ou, origin_org and
  * origin_addr: the identity of the node a manager forwards the request for.
  * A receiver honors them only from a peer with a manager certificate.
- * JOIN_RESP carries raft_id for a new manager. */
+ * JOIN_RESP carries raft_id for a new manager, and index, the log index of
+ * its entry, so that a follower that relays it can wait until it applied
+ * that entry itself. */
 
 /* Error codes a NET_MSG_ERROR carries, so a client can tell causes apart. */
 enum net_status {
@@ -121,6 +124,7 @@ typedef struct net_msg {
     char *origin_ou;
     char *origin_org;
     char *origin_addr;
+    uint64_t index; /* JOIN_RESP: the log index of the entry that issued the certificate */
 } net_msg;
 
 /* Frees every field and zeroes the message; the struct itself is the

@@ -28,6 +28,7 @@ typedef struct apply_result {
     int role;
     uint64_t raft_id; /* managers: the member id on record */
     char *cert_pem;   /* heap, or NULL */
+    uint64_t index;   /* the log index of the entry, set when its proposal finishes */
 } apply_result;
 
 void apply_result_clear(apply_result *r);

@@ -101,8 +101,8 @@ static const help_text texts[] = {
      "\n"
      "The MANAGER column (manager_status in JSON) shows for managers whether each is\n"
      "the leader, reachable or unreachable from this manager; addr is a manager's\n"
-     "advertised address. A node joined through another manager shows up here once\n"
-     "this manager has applied its entry, usually within a second.\n"},
+     "advertised address. A node that joined through another manager shows up here\n"
+     "once this manager has applied its entry, usually within a second.\n"},
     {"join-token",
      "Usage: swarmpki join-token [-q] worker|manager\n"
      "\n"

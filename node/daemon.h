@@ -89,6 +89,7 @@ typedef struct node_daemon {
     int transferring;     /* 1 while a stopping leader hands over, 2 after */
     uv_timer_t stop_timer;
     int status_scan_running;
+    struct parked_relay *parked_relays; /* join responses waiting for their entry */
 
     /* Worker state. */
     worker_session *worker;

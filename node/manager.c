@@ -141,6 +141,7 @@ static void join_done(void *arg, int status, const char *errmsg, apply_result *r
         result->cert_pem = NULL;
         resp.bundle_pem = strdup(d->cluster.bundle_pem);
         resp.raft_id = result->raft_id;
+        resp.index = result->index;
         if (!resp.node_id || !resp.role || !resp.cluster_id || !resp.bundle_pem) {
             daemon_reply_error(req->peer, req->id, NET_STATUS_INTERNAL, "out of memory");
         } else {

@@ -310,9 +310,81 @@ void manager_no_leader(node_daemon *d, char *out, size_t size)
 }
 
 typedef struct relay {
+    node_daemon *daemon;
     peer *origin;
     uint64_t id;
 } relay;
+
+/* A join response from the leader, held until this manager has applied the
+ * entry that issued the certificate, so that a node ls here right after the
+ * join lists the new node. */
+typedef struct parked_relay {
+    struct parked_relay *next;
+    peer *origin;
+    net_msg msg;
+    uint64_t since_ms;
+} parked_relay;
+
+/* How long a join response waits for this manager to apply its entry. A
+ * manager that lags this far sends it anyway: the join itself succeeded. */
+#define PARK_MAX_MS 2000
+
+/* Sends the parked responses whose entries are applied, or every one when
+ * all is set or once they waited PARK_MAX_MS. */
+static void flush_parked(node_daemon *d, int all)
+{
+    uint64_t applied = d->log != NULL ? replog_applied(d->log) : 0;
+    uint64_t now = uv_now(d->loop);
+    parked_relay **link = &d->parked_relays;
+
+    while (*link != NULL) {
+        parked_relay *pr = *link;
+
+        if (!all && pr->msg.index > applied && now - pr->since_ms < PARK_MAX_MS) {
+            link = &pr->next;
+            continue;
+        }
+        *link = pr->next;
+        daemon_reply(pr->origin, &pr->msg);
+        net_msg_clear(&pr->msg);
+        peer_unref(pr->origin);
+        free(pr);
+    }
+}
+
+static void on_applied(void *arg, uint64_t index)
+{
+    node_daemon *d = arg;
+
+    (void)index;
+    if (d->parked_relays != NULL) {
+        flush_parked(d, 0);
+    }
+}
+
+/* Holds m until this manager applied m->index. Returns 0 when parked (m is
+ * taken over), -1 when m should go out now. */
+static int park_relay(node_daemon *d, peer *origin, net_msg *m)
+{
+    parked_relay *pr;
+
+    if (m->type != NET_MSG_JOIN_RESP || m->index == 0 || d->log == NULL || d->stopping ||
+        m->index <= replog_applied(d->log)) {
+        return -1;
+    }
+    pr = calloc(1, sizeof(*pr));
+    if (pr == NULL) {
+        return -1;
+    }
+    pr->origin = origin;
+    pr->msg = *m;
+    memset(m, 0, sizeof(*m));
+    pr->since_ms = uv_now(d->loop);
+    peer_ref(origin);
+    pr->next = d->parked_relays;
+    d->parked_relays = pr;
+    return 0;
+}
 
 static void relay_response(void *arg, net_msg *m, const char *errmsg)
 {
@@ -325,7 +397,9 @@ static void relay_response(void *arg, net_msg *m, const char *errmsg)
         daemon_reply_error(r->origin, r->id, NET_STATUS_UNAVAILABLE, text);
     } else {
         m->id = r->id;
-        daemon_reply(r->origin, m);
+        if (park_relay(r->daemon, r->origin, m) != 0) {
+            daemon_reply(r->origin, m);
+        }
         net_msg_clear(m);
     }
     peer_unref(r->origin);
@@ -354,6 +428,7 @@ int manager_forward(node_daemon *d, peer *p, net_msg *m)
         daemon_reply_error(p, m->id, NET_STATUS_INTERNAL, "out of memory");
         return -1;
     }
+    r->daemon = d;
     r->origin = p;
     r->id = m->id;
     if (p->identity.has_cert) {
@@ -573,6 +648,9 @@ void manager_leader_duties(node_daemon *d)
 
 void manager_tick(node_daemon *d)
 {
+    if (d->parked_relays != NULL) {
+        flush_parked(d, d->stopping);
+    }
     if (d->log == NULL || d->stopping) {
         return;
     }
@@ -618,7 +696,7 @@ static void read_raft_options(node_daemon *d, replog_options *o)
 
 int manager_start(node_daemon *d, char *errmsg)
 {
-    const replog_callbacks cb = {d, on_cluster, on_managers, on_send, on_state};
+    const replog_callbacks cb = {d, on_cluster, on_managers, on_send, on_state, on_applied};
     char path[PATH_MAX + 16];
     replog_options opts;
     int rv;
@@ -667,6 +745,7 @@ static void peers_closed(void *arg)
 
 void manager_stop(node_daemon *d)
 {
+    flush_parked(d, 1);
     if (d->peers != NULL) {
         peers_stop(d->peers, peers_closed, d);
     }

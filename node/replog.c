@@ -87,6 +87,7 @@ static void resolve_proposals(replog *log, captured *c)
                 log->proposals_tail = NULL;
             }
             if (p->index == e->index && p->term == e->term && c->applied[i]) {
+                c->results[i].index = e->index;
                 finish_proposal(p, 0, NULL, &c->results[i]);
             } else {
                 finish_proposal(p, STORE_EINVALID,
@@ -365,6 +366,9 @@ static void after_write(uv_work_t *req, int status)
     deliver_reload(log, j);
     if (rv == 0) {
         finish_job_updates(log, j);
+    }
+    if (rv == 0 && j->applied > j->applied_before && log->cb.applied != NULL) {
+        log->cb.applied(log->cb.arg, log->applied);
     }
     if (log->ready != NULL) {
         void (*ready)(void *, int, const char *) = log->ready;

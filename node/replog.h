@@ -43,6 +43,8 @@ typedef struct replog_callbacks {
     void (*send)(void *arg, uint64_t to, const unsigned char *data, size_t len);
     /* The Raft state, leader or term changed. */
     void (*state)(void *arg, int state, uint64_t leader, uint64_t term);
+    /* Entries up to index are applied now; may be NULL. */
+    void (*applied)(void *arg, uint64_t index);
 } replog_callbacks;
 
 /* Called once per proposal: status 0 when its entry was applied (result

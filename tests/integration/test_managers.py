@@ -88,6 +88,20 @@ class ManagersTest(ManagerCase):
         third.join_manager(follower)
         self.wait_voters(self.managers, 3)
 
+    def test_follower_lists_node_it_joined(self):
+        # The follower answers a forwarded join only once it applied the
+        # entry itself, so its node list has the node right away.
+        managers = self.start_managers(3)
+        leader = self.wait_leader(managers)
+        follower = next(m for m in managers if m is not leader)
+        token = follower.token("worker")
+        for i in range(8):
+            worker = self.node(f"worker-{i}")
+            worker.join(follower, token)
+            node_id = worker.node_id()
+            listed = {n["id"] for n in follower.nodes()}
+            self.assertIn(node_id, listed, f"join {i}")
+
     def test_manager_join_unreachable_address(self):
         managers = self.start_managers(2)
         leader = self.wait_leader(managers)

@@ -71,6 +71,7 @@ static void sample(uint32_t type, net_msg *m)
         m->cluster_id = dup_text("cluster00000000000000000001");
         m->cert_pem = dup_text("cert");
         m->bundle_pem = dup_text("bundle");
+        m->index = UINT64_C(0x1234567890abcdef);
         break;
     case NET_MSG_HEARTBEAT_REQ:
         m->hostname = dup_text("host-2");
@@ -134,6 +135,7 @@ static void assert_same_msg(const net_msg *a, const net_msg *b)
         assert_string_equal(a->list[i], b->list[i]);
     }
     assert_int_equal(a->raft_id, b->raft_id);
+    assert_int_equal(a->index, b->index);
     assert_int_equal(a->bin_len, b->bin_len);
     assert_int_equal(a->bin == NULL, b->bin == NULL);
     if (a->bin_len > 0) {
