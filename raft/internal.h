@@ -45,6 +45,7 @@ struct progress {
     uint64_t acked_seq; /* highest read barrier round acknowledged */
     raft_index snap_index;
     uint64_t snap_offset;
+    raft_index sent_commit; /* the commit index the last append let p learn */
 };
 
 struct pending_read {

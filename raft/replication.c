@@ -165,6 +165,9 @@ static int send_entries(struct raft *r, struct progress *p, raft_index prev)
         return rv;
     }
     p->last_send = r->now;
+    /* A follower that accepts this append commits up to the last index it
+     * carries, no further. */
+    p->sent_commit = r->commit < prev + n ? r->commit : prev + n;
     if (p->mode == PROGRESS_REPLICATE && n > 0) {
         p->next = prev + n + 1;
         inflight_push(r, p, prev + n);
@@ -246,6 +249,22 @@ static void sort_desc(raft_index *v, size_t n)
     }
 }
 
+/* Sends p an empty append when it holds committed entries whose commit no
+ * append has carried to it yet, and no entries are due to it that would
+ * carry the commit index anyway. Without this an idle leader's followers
+ * learn of a commit only at the next heartbeat, which delays applying, and
+ * reads on them, by up to a heartbeat interval. */
+static int notify_commit(struct raft *r, struct progress *p)
+{
+    raft_index known = r->commit < p->match ? r->commit : p->match;
+
+    if (p->id == r->id || p->mode != PROGRESS_REPLICATE || p->next <= log_last(&r->log) ||
+        p->sent_commit >= known) {
+        return 0;
+    }
+    return send_entries(r, p, p->match);
+}
+
 /* The leader commits the highest index stored on a quorum of voters, but only
  * if that entry is of its current term; earlier entries are then committed
  * indirectly (Raft dissertation 3.6.2). */
@@ -274,6 +293,12 @@ int maybe_commit(struct raft *r)
     r->commit = candidate;
     trace(r, candidate, 0, "committed");
     check_reads(r);
+    for (i = 0; i < r->n_prs; i++) {
+        int rv = notify_commit(r, &r->prs[i]);
+        if (rv != 0) {
+            return rv;
+        }
+    }
     return maybe_promote(r);
 }
 
@@ -326,6 +351,7 @@ int recv_append_resp(struct raft *r, const struct raft_message *m)
 {
     const struct raft_append_resp *a = &m->append_resp;
     struct progress *p = progress_get(r, m->from);
+    int rv;
 
     if (r->state != RAFT_LEADER || p == NULL) {
         return 0;
@@ -356,12 +382,14 @@ int recv_append_resp(struct raft *r, const struct raft_message *m)
         p->next = p->match + 1;
     }
     if (p->mode == PROGRESS_REPLICATE) {
-        int rv = replicate(r, p);
+        rv = replicate(r, p);
         if (rv != 0) {
             return rv;
         }
     }
-    return after_match(r, p);
+    rv = after_match(r, p);
+    /* A follower whose ack came after the commit still has to hear of it. */
+    return rv != 0 ? rv : notify_commit(r, p);
 }
 
 static int check_quorum(struct raft *r)

@@ -132,6 +132,47 @@ static void earlier_term_not_committed_by_count(void **state)
     node_close(&n);
 }
 
+/* An idle leader sends each follower the new commit index as soon as that
+ * follower holds the entry, instead of at the next heartbeat. */
+static void commit_reaches_idle_followers(void **state)
+{
+    const struct raft_message *sent;
+    struct raft_message m;
+    struct node n;
+    raft_term term;
+
+    (void)state;
+    node_init(&n, 1, 3, NULL, 0, 1, NULL);
+    node_elect(&n, 2);
+    node_persisted(&n); /* the leader's own no-op at index 1 */
+    term = raft_term_of(n.r);
+
+    /* Node 2's ack commits the no-op at index 1: node 2 hears of it at once. */
+    m = ack(2, term, 1, 0);
+    node_recv(&n, &m);
+    assert_int_equal(raft_commit_index(n.r), 1);
+    sent = find_msg(&n, RAFT_MSG_APPEND, 2, 0);
+    assert_non_null(sent);
+    assert_int_equal(sent->append.commit, 1);
+    assert_int_equal(sent->append.n_entries, 0);
+    assert_int_equal(sent->append.prev_index, 1);
+    assert_null(find_msg(&n, RAFT_MSG_APPEND, 3, 0));
+
+    /* Node 3 acks after the commit, and is told too. */
+    m = ack(3, term, 1, 0);
+    node_recv(&n, &m);
+    sent = find_msg(&n, RAFT_MSG_APPEND, 3, 0);
+    assert_non_null(sent);
+    assert_int_equal(sent->append.commit, 1);
+    assert_int_equal(sent->append.n_entries, 0);
+
+    /* A repeated ack brings no second notice. */
+    m = ack(2, term, 1, 0);
+    node_recv(&n, &m);
+    assert_int_equal(count_msgs(&n, RAFT_MSG_APPEND, 2), 0);
+    node_close(&n);
+}
+
 static void partitioned_leader_steps_down(void **state)
 {
     struct node n;
@@ -555,6 +596,7 @@ int main(void)
         cmocka_unit_test(vote_granted_once_per_term),
         cmocka_unit_test(prevote_keeps_term),
         cmocka_unit_test(earlier_term_not_committed_by_count),
+        cmocka_unit_test(commit_reaches_idle_followers),
         cmocka_unit_test(partitioned_leader_steps_down),
         cmocka_unit_test(leader_with_quorum_stays),
         cmocka_unit_test(removed_member_is_ignored),
