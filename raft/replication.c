@@ -388,8 +388,14 @@ int recv_append_resp(struct raft *r, const struct raft_message *m)
         }
     }
     rv = after_match(r, p);
-    /* A follower whose ack came after the commit still has to hear of it. */
-    return rv != 0 ? rv : notify_commit(r, p);
+    if (rv != 0) {
+        return rv;
+    }
+    /* A follower whose ack came after the commit still needs the commit
+     * index. after_match may have promoted a learner, which rebuilds the
+     * progress array, so p is looked up again. */
+    p = progress_get(r, m->from);
+    return p != NULL && r->state == RAFT_LEADER ? notify_commit(r, p) : 0;
 }
 
 static int check_quorum(struct raft *r)
