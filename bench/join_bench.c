@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bench/join_bench.h"
+#include "net/net.h"
 
 #ifndef SWARMPKI_BIN
 #define SWARMPKI_BIN ""
@@ -199,9 +200,19 @@ static int value_option(options *o, int argc, char **argv, int *i)
         }
         o->bundle_per_join = strcmp(value, "per-join") == 0;
     } else if (strcmp(name, "--manager") == 0) {
+        char why[NET_ERRMSG_SIZE] = "";
+
         if (o->external_count == BENCH_MAX_MANAGERS) {
             return usage_error("at most 7 --manager options, \"%s\" is one too many",
                                value);
+        }
+        if (net_addr_check(value, why) != 0) {
+            return usage_error("--manager: %s", why);
+        }
+        for (int k = 0; k < o->external_count; k++) {
+            if (strcmp(o->external[k], value) == 0) {
+                return usage_error("--manager %s is given twice", value);
+            }
         }
         o->external[o->external_count++] = value;
     } else if (strcmp(name, "--swarmpki") == 0) {
@@ -453,9 +464,18 @@ static int measure(const options *o, const bench_cluster *c)
     int leader = bench_cluster_leader(c);
     int rv;
 
-    printf("join-bench: %d manager%s%s%s%s, concurrency %d, %d thread%s, bundle %s, "
+    if (!c->started) {
+        printf("join-bench: managers given with --manager:");
+        for (int i = 0; i < c->count; i++) {
+            printf(" %s", c->managers[i].addr);
+        }
+        printf("\n");
+    }
+    printf("join-bench: %d %s%s%s, concurrency %d, %d thread%s, bundle %s, "
            "warm-up %llu\n",
-           c->count, c->count == 1 ? "" : "s", c->started ? "" : " given with --manager",
+           c->count,
+           c->started ? (c->count == 1 ? "manager" : "managers")
+                      : (c->count == 1 ? "manager address" : "manager addresses"),
            leader >= 0 ? ", leader " : "",
            leader >= 0 ? c->managers[leader].addr : "", o->concurrency, o->threads,
            o->threads == 1 ? "" : "s",
@@ -472,6 +492,12 @@ static int measure(const options *o, const bench_cluster *c)
         printf("warm-up: %llu succeeded, %llu failed\n",
                (unsigned long long)warm.succeeded, (unsigned long long)warm.failed);
         print_failures(&warm);
+        if (warm.succeeded == 0 && warm.failed > 0) {
+            /* A cluster that rejects every join gives no figure worth measuring. */
+            fprintf(stderr, "join-bench: every warm-up join failed; see the reasons above\n");
+            bench_run_result_free(&warm);
+            return 3;
+        }
         bench_run_result_free(&warm);
     }
     if (bench_interrupted) {

@@ -100,6 +100,22 @@ int net_addr_check(const char *addr, char *errmsg)
     return net__addr_split(addr, false, host, sizeof(host), &port, errmsg);
 }
 
+int net_addr_is_unspecified(const char *addr)
+{
+    char host[NET_MAX_SHORT + 1];
+    struct in6_addr v6;
+    struct in_addr v4;
+    uint16_t port;
+
+    if (net__addr_split(addr, false, host, sizeof(host), &port, NULL) != 0) {
+        return 0;
+    }
+    if (inet_pton(AF_INET, host, &v4) == 1) {
+        return v4.s_addr == htonl(INADDR_ANY);
+    }
+    return inet_pton(AF_INET6, host, &v6) == 1 && IN6_IS_ADDR_UNSPECIFIED(&v6);
+}
+
 int net__addr_numeric(const char *host, uint16_t port, struct sockaddr_storage *out)
 {
     struct sockaddr_in *v4 = (struct sockaddr_in *)out;

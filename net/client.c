@@ -16,11 +16,10 @@ static void on_connected(uv_connect_t *req, int status)
         return;
     }
     if (status < 0) {
-        net__conn_fail(
-            c, NET_ECONNECT, false,
-            "connection to %s failed: %s; check that the node runs and listens "
-            "there",
-            c->name, uv_strerror(status));
+        /* Callers add what to check, because only they know what should
+         * listen there. */
+        net__conn_fail(c, NET_ECONNECT, false, "connection to %s failed: %s", c->name,
+                       uv_strerror(status));
         return;
     }
     if (!c->use_tls) {

@@ -308,6 +308,10 @@ void net_caller_close(net_caller *cl);
  * brackets) without resolving the host. */
 int net_addr_check(const char *addr, char *errmsg);
 
+/* Returns 1 when addr is a valid HOST:PORT whose host is 0.0.0.0 or [::],
+ * which a server may listen on but no peer can connect to. */
+int net_addr_is_unspecified(const char *addr);
+
 /* Parses HOST:PORT (IPv4, [IPv6] or a host name resolved with
  * getaddrinfo) into out. */
 int net_addr_parse(const char *addr, struct sockaddr_storage *out, char *errmsg);

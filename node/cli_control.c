@@ -176,6 +176,11 @@ int cli_stop(const cli_args *a)
         return rv;
     }
     pid = read_pid(a->data_dir);
+    if (setup_has_node(a->data_dir) &&
+        (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH) || is_zombie(pid))) {
+        printf("The node of %s is not running.\n", a->data_dir);
+        return CLI_OK;
+    }
     rv = control_print(a->data_dir, words, 1);
     if (rv != CLI_OK) {
         return rv;

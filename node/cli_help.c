@@ -69,7 +69,8 @@ static const help_text texts[] = {
      "Options:\n"
      "  --token TOKEN               the SWMTKN-1-... join token (required)\n"
      "  --listen-addr HOST:PORT     for managers: the address to listen on\n"
-     "  --advertise-addr HOST:PORT  for managers: the address others use\n"
+     "  --advertise-addr HOST:PORT  for managers: the address others use; default:\n"
+     "                              the listen address\n"
      "  -d, --detach                run in the background and return once the node\n"
      "                              serves; its log goes to DIR/swarmpki.log\n"},
     {"run",
@@ -100,9 +101,10 @@ static const help_text texts[] = {
      "The current node is marked with '*'. Run on a manager.\n"
      "\n"
      "The MANAGER column (manager_status in JSON) shows for managers whether each is\n"
-     "the leader, reachable or unreachable from this manager; addr is a manager's\n"
-     "advertised address. A node that joined through another manager shows up here\n"
-     "once this manager has applied its entry, usually within a second.\n"},
+     "the leader, reachable or unreachable from this manager; the JSON field addr is\n"
+     "a manager's advertised address. A node that joined through another manager\n"
+     "shows up here"
+     " once this manager has applied its entry, usually within a second.\n"},
     {"join-token",
      "Usage: swarmpki join-token [-q] worker|manager\n"
      "\n"

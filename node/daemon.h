@@ -84,6 +84,7 @@ typedef struct node_daemon {
     int member;           /* this manager is in the Raft configuration */
     int log_ready;        /* the log replayed what was committed before */
     int announced;        /* daemon_ready was called */
+    uint64_t settling_since_ms; /* loop time start-up began waiting to settle */
     uint64_t leader_since_ms; /* loop time this node became leader, 0 otherwise */
     uint64_t started_ms;
     int transferring;     /* 1 while a stopping leader hands over, 2 after */

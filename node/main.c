@@ -224,6 +224,22 @@ static int force_new_cluster(const cli_args *a, int detach, int extra_options)
     return cli_start_node(a->data_dir, detach);
 }
 
+/* Rejects an advertised address that no peer can connect to, such as the
+ * listen address 0.0.0.0:2377 without --advertise-addr. */
+static int check_advertised(const char *command, const char *listen, const char *advertise)
+{
+    const char *advertised = advertise != NULL ? advertise : listen;
+
+    if (!net_addr_is_unspecified(advertised)) {
+        return 0;
+    }
+    cli_usage_error(command,
+                    "%s %s means every interface, which other nodes cannot connect to; "
+                    "add --advertise-addr HOST:PORT with an address they can reach",
+                    advertise != NULL ? "--advertise-addr" : "--listen-addr", advertised);
+    return -1;
+}
+
 static int cmd_init(const cli_args *a)
 {
     setup_init_opts o = {.cert_expiry = 2160 * 3600};
@@ -258,6 +274,9 @@ static int cmd_init(const cli_args *a)
     if (net_addr_check(o.listen_addr, errmsg) != 0 ||
         (o.advertise_addr && net_addr_check(o.advertise_addr, errmsg) != 0)) {
         return cli_usage_error("init", "%s", errmsg);
+    }
+    if (check_advertised("init", o.listen_addr, o.advertise_addr) != 0) {
+        return CLI_USAGE;
     }
     if (expiry != NULL && (rv = parse_expiry("init", expiry, &o.cert_expiry)) != 0) {
         return rv;
@@ -312,10 +331,17 @@ static int cmd_join(const cli_args *a)
         (advertise && net_addr_check(advertise, errmsg) != 0)) {
         return cli_usage_error("join", "%s", errmsg);
     }
+    if (listen != NULL && check_advertised("join", listen, advertise) != 0) {
+        return CLI_USAGE;
+    }
     if (setup_join(a->data_dir, token, addr, listen, advertise, &r, errmsg) != 0) {
         return cli_fail("%s", errmsg);
     }
     printf("Joined cluster %s as %s node %s.\n", r.cluster_id, r.role, r.node_id);
+    if (listen != NULL && strcmp(r.role, "worker") == 0) {
+        fprintf(stderr, "swarmpki: the token made this node a worker, which does not listen; "
+                        "--listen-addr and --advertise-addr were ignored\n");
+    }
     return cli_start_node(a->data_dir, detach);
 }
 

@@ -215,6 +215,14 @@ static int check_manager_join(node_daemon *d, peer *p, net_msg *m, uint64_t *mem
                            "a manager must join with --listen-addr HOST:PORT");
         return -1;
     }
+    if (net_addr_is_unspecified(m->addr)) {
+        snprintf(text, sizeof(text),
+                 "the advertised address %s is not one other nodes can connect to; pass "
+                 "--advertise-addr with this host's address",
+                 m->addr);
+        daemon_reply_error(p, m->id, NET_STATUS_BAD_REQUEST, text);
+        return -1;
+    }
     for (size_t i = 0; i < count; i++) {
         if (strcmp(addrs[i], m->addr) == 0) {
             snprintf(text, sizeof(text),
@@ -290,12 +298,13 @@ static void join_probe_done(void *arg, int status, const char *errmsg)
 {
     join_probe *jp = arg;
     node_daemon *d = jp->daemon;
-    char text[384];
+    char text[640];
 
     if (status != 0) {
         snprintf(text, sizeof(text),
                  "the leader cannot reach the new manager at its advertised address %s: %s; "
-                 "check --advertise-addr and that the other managers can connect to it",
+                 "the joining node listens on its --listen-addr, so check that "
+                 "--advertise-addr leads there and that the other managers can connect to it",
                  jp->msg.addr, errmsg ? errmsg : "no response");
         log_event(LOG_WARN, "manager join rejected: address not reachable", "peer=%s error=%s",
                   jp->peer->identity.addr, log_quote(text));

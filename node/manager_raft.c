@@ -15,6 +15,8 @@
  * anyway (a minority cannot elect one), and how long a stopping leader
  * waits for the transfer. */
 #define READY_WAIT_MS 3000
+/* How long a start waits for the manager to catch up and reach the others. */
+#define SETTLE_WAIT_MS 2000
 #define TRANSFER_WAIT_MS 3000
 /* A member request retries this often until the leader accepts it. */
 #define MEMBER_RETRY_MS 1000
@@ -99,15 +101,43 @@ static int in_config(node_daemon *d)
     return d->log != NULL && raft_config_get(replog_config(d->log), d->conf.raft_id) != NULL;
 }
 
+/* Returns 1 once this manager has applied every entry it has seen committed
+ * and reaches every other member. */
+static int settled(node_daemon *d)
+{
+    const struct raft_config *c = replog_config(d->log);
+
+    if (replog_applied(d->log) < replog_commit(d->log)) {
+        return 0;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->servers[i].id != d->conf.raft_id && !peers_reachable(d->peers, c->servers[i].id)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static void check_ready(node_daemon *d)
 {
-    uint64_t waited = uv_now(d->loop) - d->started_ms;
+    uint64_t now = uv_now(d->loop);
+    uint64_t waited = now - d->started_ms;
 
     d->member = in_config(d);
     if (d->announced || !d->log_ready || !d->member || !d->have_cluster) {
         return;
     }
     if (replog_leader(d->log) == 0 && waited < READY_WAIT_MS) {
+        return;
+    }
+    /* A start that returns while this manager still catches up, or before
+     * its links are up, leaves info and node ls showing members as down.
+     * So it waits for that, but only SETTLE_WAIT_MS, because a member may
+     * really be down. */
+    if (d->settling_since_ms == 0) {
+        d->settling_since_ms = now;
+    }
+    if (!settled(d) && now - d->settling_since_ms < SETTLE_WAIT_MS) {
         return;
     }
     if (strcmp(d->cluster.id, d->conf.cluster_id) != 0) {
@@ -359,6 +389,9 @@ static void on_applied(void *arg, uint64_t index)
     (void)index;
     if (d->parked_relays != NULL) {
         flush_parked(d, 0);
+    }
+    if (!d->announced) {
+        check_ready(d);
     }
 }
 

@@ -453,7 +453,10 @@ static int fetch_bundle(const char *addr, join_state *s, char *errmsg)
     net_tls_free(tls);
     rv = rv ? rv : net_caller_call(s->conn, &req, JOIN_TIMEOUT_MS, &resp, why);
     if (rv != 0) {
-        snprintf(errmsg, SETUP_ERRMSG_SIZE, "cannot reach the manager at %s: %s", addr, why);
+        snprintf(errmsg, SETUP_ERRMSG_SIZE,
+                 "cannot reach the manager at %s: %s; check the address and that the manager "
+                 "runs",
+                 addr, why);
     } else {
         rv = pin_bundle(addr, &resp, s, errmsg);
     }

@@ -45,6 +45,30 @@ class CliTest(ClusterCase):
                 self.assertIn("invalid address", r.err)
                 self.assertFalse(os.path.exists(node.data_dir))
 
+    def test_unspecified_advertise_usage_error(self):
+        token = "SWMTKN-1-" + "a" * 50 + "-" + "b" * 25
+        cases = [
+            ("init", "--listen-addr", "0.0.0.0:4000"),
+            ("init", "--listen-addr", "127.0.0.1:4000", "--advertise-addr", "[::]:4000"),
+            ("join", "--token", token, "--listen-addr", "0.0.0.0:4000", "127.0.0.1:4001"),
+        ]
+        for args in cases:
+            with self.subTest(args=args):
+                node = self.node("unspecified")
+                r = node.cli(*args)
+                self.assertEqual(r.code, 2, r)
+                self.assertIn("every interface", r.err)
+                self.assertIn("--advertise-addr", r.err)
+                self.assertFalse(os.path.exists(node.data_dir))
+
+    def test_stop_when_not_running(self):
+        manager = self.node("manager")
+        manager.init()
+        manager.stop()
+        r = manager.cli("stop")
+        self.assertEqual(r.code, 0, r)
+        self.assertIn("is not running", r.out)
+
     def test_data_dir_after_command_and_from_env(self):
         manager = self.node("manager")
         manager.init()

@@ -88,9 +88,26 @@ class ManagersTest(ManagerCase):
         third.join_manager(follower)
         self.wait_voters(self.managers, 3)
 
+    def test_joined_manager_starts_settled(self):
+        # join --detach returns once the new manager has caught up and
+        # reaches the others, so info shows no member as unreachable.
+        managers = self.start_managers(2)
+        third = self.node("manager-2")
+        self.managers.append(third)
+        third.join_manager(managers[1])
+        info = third.raft_info()
+        self.assertEqual(info["applied"], info["commit"], info)
+        self.assertEqual(len(info["members"]), 3, info)
+        for member in info["members"]:
+            self.assertTrue(member["reachable"], info)
+        listed = {n["id"]: n for n in third.nodes()}
+        self.assertEqual(len(listed), 3)
+        for node in listed.values():
+            self.assertEqual(node["status"], "ready", listed)
+
     def test_follower_lists_node_it_joined(self):
-        # The follower answers a forwarded join only once it applied the
-        # entry itself, so its node list has the node right away.
+        # The follower sends the response to a forwarded join only once it
+        # applied the entry itself, so its node list has the node right away.
         managers = self.start_managers(3)
         leader = self.wait_leader(managers)
         follower = next(m for m in managers if m is not leader)

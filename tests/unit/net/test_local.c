@@ -506,6 +506,24 @@ static void test_addr_parse_valid(void **state)
     assert_true(ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
 }
 
+/* Unspecified hosts can be listened on but not connected to. */
+static void test_addr_unspecified(void **state)
+{
+    char err[NET_ERRMSG_SIZE] = "";
+
+    (void)state;
+    assert_int_equal(net_addr_is_unspecified("0.0.0.0:2377"), 1);
+    assert_int_equal(net_addr_is_unspecified("[::]:2377"), 1);
+    assert_int_equal(net_addr_is_unspecified("[0:0::0]:2377"), 1);
+    assert_int_equal(net_addr_is_unspecified("127.0.0.1:2377"), 0);
+    assert_int_equal(net_addr_is_unspecified("[::1]:2377"), 0);
+    assert_int_equal(net_addr_is_unspecified("localhost:2377"), 0);
+    assert_int_equal(net_addr_is_unspecified("0.0.0.0"), 0); /* not HOST:PORT at all */
+    assert_int_equal(net_addr_check("0.0.0.0:2377", err), 0);
+    assert_int_equal(net_addr_check("host:0", err), NET_EADDR);
+    assert_int_equal(net_addr_check("[nonsense]:1", err), NET_EADDR);
+}
+
 static void test_addr_parse_invalid(void **state)
 {
     static const char *bad[] = {
@@ -552,6 +570,7 @@ int main(void)
                                         teardown_dir),
         cmocka_unit_test(test_call_timeout),
         cmocka_unit_test(test_addr_parse_valid),
+        cmocka_unit_test(test_addr_unspecified),
         cmocka_unit_test(test_addr_parse_invalid),
     };
 
