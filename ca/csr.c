@@ -30,46 +30,6 @@ static int csr_to_pem(X509_REQ *req, ca_buf *out, char *errmsg)
     return rv;
 }
 
-/* Writes a CSR for key, with an empty subject and signed by key itself. */
-static int csr_build(EVP_PKEY *key, ca_buf *csr_pem, char *errmsg)
-{
-    X509_REQ *req = X509_REQ_new();
-    int rv;
-
-    if (req == NULL) {
-        return ca_fail_openssl(errmsg, CA_ENOMEM, "allocating a CSR failed");
-    }
-    if (X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 ||
-        X509_REQ_set_pubkey(req, key) != 1) {
-        rv = ca_fail_openssl(errmsg, CA_ECRYPTO, "filling in the CSR failed");
-    } else if (X509_REQ_sign(req, key, ca_signing_digest(key)) <= 0) {
-        rv = ca_fail_openssl(errmsg, CA_ECRYPTO, "signing the CSR failed");
-    } else {
-        rv = csr_to_pem(req, csr_pem, errmsg);
-    }
-    X509_REQ_free(req);
-    return rv;
-}
-
-/* Any key type that OpenSSL can sign with is accepted here, because the
- * issuer's ca_csr_check is where the P-256 rule is enforced. */
-int ca_csr_create(const char *key_pem, size_t key_len, ca_buf *csr_pem, char *errmsg)
-{
-    EVP_PKEY *key = NULL;
-    int rv;
-
-    csr_pem->data = NULL;
-    csr_pem->len = 0;
-
-    rv = ca_key_parse(key_pem, key_len, "private key", &key, errmsg);
-    if (rv != 0) {
-        return rv;
-    }
-    rv = csr_build(key, csr_pem, errmsg);
-    EVP_PKEY_free(key);
-    return rv;
-}
-
 /* Sets the CSR's SubjectPublicKeyInfo to the P-256 key's uncompressed point
  * directly. X509_REQ_set_pubkey writes the same DER but runs OpenSSL's key
  * encoder, which took about 0.21 ms per call, where this takes about
@@ -99,11 +59,61 @@ static int csr_set_p256_key(X509_REQ *req, EVP_PKEY *key, char *errmsg)
     return 0;
 }
 
+/* Writes a CSR for key, with an empty subject and signed by key itself.
+ * With p256 set, key is known to be P-256 and its point goes in directly.
+ * When key_hash is not NULL it receives the SHA-256 of the CSR's DER
+ * SubjectPublicKeyInfo. */
+static int csr_build(EVP_PKEY *key, int p256, unsigned char key_hash[32], ca_buf *csr_pem,
+                     char *errmsg)
+{
+    X509_REQ *req = X509_REQ_new();
+    int rv = 0;
+
+    if (req == NULL) {
+        return ca_fail_openssl(errmsg, CA_ENOMEM, "allocating a CSR failed");
+    }
+    if (X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 ||
+        (!p256 && X509_REQ_set_pubkey(req, key) != 1)) {
+        rv = ca_fail_openssl(errmsg, CA_ECRYPTO, "filling in the CSR failed");
+    } else if (p256) {
+        rv = csr_set_p256_key(req, key, errmsg);
+    }
+    if (rv == 0 && key_hash != NULL) {
+        rv = ca_spki_hash(X509_REQ_get_X509_PUBKEY(req), key_hash, errmsg);
+    }
+    if (rv == 0 && X509_REQ_sign(req, key, ca_signing_digest(key)) <= 0) {
+        rv = ca_fail_openssl(errmsg, CA_ECRYPTO, "signing the CSR failed");
+    }
+    if (rv == 0) {
+        rv = csr_to_pem(req, csr_pem, errmsg);
+    }
+    X509_REQ_free(req);
+    return rv;
+}
+
+/* Any key type that OpenSSL can sign with is accepted here, because the
+ * issuer's ca_csr_check is where the P-256 rule is enforced. */
+int ca_csr_create(const char *key_pem, size_t key_len, ca_buf *csr_pem, char *errmsg)
+{
+    EVP_PKEY *key = NULL;
+    int rv;
+
+    csr_pem->data = NULL;
+    csr_pem->len = 0;
+
+    rv = ca_key_parse(key_pem, key_len, "private key", &key, errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = csr_build(key, 0, NULL, csr_pem, errmsg);
+    EVP_PKEY_free(key);
+    return rv;
+}
+
 int ca_key_and_csr_generate(ca_buf *key_pem, ca_buf *csr_pem, unsigned char key_hash[32],
                             char *errmsg)
 {
     EVP_PKEY *key = NULL;
-    X509_REQ *req = NULL;
     int rv;
 
     memset(key_pem, 0, sizeof *key_pem);
@@ -115,27 +125,12 @@ int ca_key_and_csr_generate(ca_buf *key_pem, ca_buf *csr_pem, unsigned char key_
     }
     rv = ca_key_to_pem(key, key_pem, errmsg);
     if (rv == 0) {
-        req = X509_REQ_new();
-        if (req == NULL) {
-            rv = ca_fail_openssl(errmsg, CA_ENOMEM, "allocating a CSR failed");
-        }
+        rv = csr_build(key, 1, key_hash, csr_pem, errmsg);
     }
-    if (rv == 0 && X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1) {
-        rv = ca_fail_openssl(errmsg, CA_ECRYPTO, "filling in the CSR failed");
-    }
-    rv = rv ? rv : csr_set_p256_key(req, key, errmsg);
-    if (rv == 0 && key_hash != NULL) {
-        rv = ca_spki_hash(X509_REQ_get_X509_PUBKEY(req), key_hash, errmsg);
-    }
-    if (rv == 0 && X509_REQ_sign(req, key, EVP_sha256()) <= 0) {
-        rv = ca_fail_openssl(errmsg, CA_ECRYPTO, "signing the CSR failed");
-    }
-    rv = rv ? rv : csr_to_pem(req, csr_pem, errmsg);
     if (rv != 0) {
         ca_buf_free(key_pem);
         ca_buf_free(csr_pem);
     }
-    X509_REQ_free(req);
     EVP_PKEY_free(key);
     return rv;
 }

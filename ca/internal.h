@@ -99,9 +99,8 @@ int ca_csr_load(const char *pem, size_t len, X509_REQ **out, char *errmsg);
  * uncompressed form, ECDSA with SHA-256, minimal DER) without OpenSSL's
  * key decoders, and checks its signature. On success *spki is the CSR's
  * SubjectPublicKeyInfo (free with X509_PUBKEY_free) and key_hash its
- * SHA-256. Returns -1, with nothing set and no error queued, for any CSR
- * it cannot vouch for, well-formed or not; the caller then takes the
- * general path. */
+ * SHA-256. For any other CSR, valid or not, it returns -1 with nothing set
+ * and no error queued, and the caller takes the general path. */
 int ca_csr_fast_read(const char *pem, size_t len, X509_PUBKEY **spki,
                      unsigned char key_hash[32]);
 

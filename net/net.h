@@ -169,8 +169,9 @@ typedef struct net_tls net_tls;
  * and key_pem may both be NULL for a client without a certificate.
  * bundle_pem may be NULL only for a client that verifies nothing during the
  * handshake (a joiner before it trusts the manager); such a client must
- * check the peer chain itself with net_conn_peer_chain. A client with a
- * bundle requires the server's leaf to carry the DNS SAN swarm-manager.
+ * check the peer chain itself, with net_conn_peer_x509 and ca_verify_x509
+ * or with net_conn_peer_chain. A client with a bundle requires the
+ * server's leaf to carry the DNS SAN swarm-manager.
  * A server asks for a client certificate, verifies it against the bundle
  * when one is sent, and accepts a connection without one. */
 int net_tls_new(int is_server, const char *chain_pem, const char *key_pem,

@@ -221,10 +221,10 @@ static int start_servers(node_daemon *d, char *errmsg)
     return net_server_start(d->loop, path, NULL, &control_cb, d, &d->control, errmsg);
 }
 
-/* Writes the start-up answer to the parent of a detached node. The parent
- * reads until the pipe closes, so after a failure the pipe stays open until
- * daemon_run has removed the pid file: a parent that reports the failure
- * must find the data directory free again. */
+/* Writes the start-up result to the parent of a detached node. The parent
+ * reads until the pipe closes. After a failure the pipe stays open until
+ * daemon_run has removed the pid file, because a parent that reports the
+ * failure must find the data directory free again. */
 static void tell_parent(node_daemon *d, const char *text, int close_now)
 {
     if (d->ready_fd < 0) {

@@ -396,7 +396,10 @@ static void on_applied(void *arg, uint64_t index)
 }
 
 /* Holds m until this manager applied m->index. Returns 0 when parked (m is
- * taken over), -1 when m should go out now. */
+ * taken over), -1 when m should go out now.
+ * NOTE: only join responses carry an index, so an `update` forwarded from
+ * here is answered before this manager applied it, and info here may show
+ * the old value for a moment. */
 static int park_relay(node_daemon *d, peer *origin, net_msg *m)
 {
     parked_relay *pr;

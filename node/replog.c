@@ -21,13 +21,17 @@ static int handle_update(replog *log, struct raft_update *u);
 
 void replog_options_default(replog_options *o)
 {
+    struct raft_options core;
+
+    /* Timing and trailing entries follow the Raft core's defaults. */
+    raft_options_default(&core);
     memset(o, 0, sizeof(*o));
-    o->tick_ms = 100;
-    o->heartbeat_ticks = 1;
-    o->election_ticks_min = 10;
-    o->election_ticks_max = 20;
+    o->tick_ms = core.tick_ms;
+    o->heartbeat_ticks = core.heartbeat_ticks;
+    o->election_ticks_min = core.election_ticks_min;
+    o->election_ticks_max = core.election_ticks_max;
     o->snapshot_every = 10000;
-    o->snapshot_trailing = 500;
+    o->snapshot_trailing = core.snapshot_trailing;
 }
 
 static void trace(void *user, const struct raft_trace *t)

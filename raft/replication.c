@@ -249,7 +249,7 @@ static void sort_desc(raft_index *v, size_t n)
     }
 }
 
-/* Sends p an empty append when it holds committed entries whose commit no
+/* Sends p an empty append when it has committed entries whose commit no
  * append has carried to it yet, and no entries are due to it that would
  * carry the commit index anyway. Without this an idle leader's followers
  * learn of a commit only at the next heartbeat, which delays applying, and

@@ -133,7 +133,7 @@ static void earlier_term_not_committed_by_count(void **state)
 }
 
 /* An idle leader sends each follower the new commit index as soon as that
- * follower holds the entry, instead of at the next heartbeat. */
+ * follower has the entry, instead of at the next heartbeat. */
 static void commit_reaches_idle_followers(void **state)
 {
     const struct raft_message *sent;
@@ -158,7 +158,7 @@ static void commit_reaches_idle_followers(void **state)
     assert_int_equal(sent->append.prev_index, 1);
     assert_null(find_msg(&n, RAFT_MSG_APPEND, 3, 0));
 
-    /* Node 3 acks after the commit, and is told too. */
+    /* Node 3 acks after the commit and receives the commit index too. */
     m = ack(3, term, 1, 0);
     node_recv(&n, &m);
     sent = find_msg(&n, RAFT_MSG_APPEND, 3, 0);
